@@ -1,0 +1,249 @@
+"""Decide every port number: the AppImage's declared ports, or a deterministic allocation.
+
+Pure. Kuscia's controller picks a random free number in 20000-32766 per port and stores the
+result on the KD as the ``kuscia.secretflow/allocated-ports`` annotation; a pre-set annotation
+is reused verbatim. kdgen keeps that contract but makes the choice reproducible:
+
+* ``declared`` (default): each port uses the AppImage's ``port`` value, as the seed shows.
+* ``allocated``: KDs with a non-empty annotation keep its numbers verbatim. Every other KD,
+  taken in name order, gets numbers from a start derived from a SHA-256 of
+  ``<namespace>/<kd name>``, going up by one and skipping every number already used in that
+  namespace (the inventory's ``takenPorts``, pre-set annotations, earlier KDs of this run).
+  Parties of one KD that share a namespace get distinct numbers, unlike Kuscia's allocator
+  (spec §5: it restarts at the first number for each party).
+
+Adding a KD can move the numbers of KDs that sort after it; ``kdgen pin-ports`` writes the
+numbers into the KD files as the annotation so they stay fixed in git.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kdgen.errors import Problem
+from kdgen.model import ANNOTATION_ALLOCATED_PORTS, PORT_RANGE, Inventory, PortMode, Reason
+from kdgen.plan import KdPlan, PartyPlan
+
+PartyKey = tuple[str, int]
+"""``(kd name, index in spec.parties)``."""
+
+
+@dataclass(frozen=True, slots=True)
+class PortAssignment:
+    """The outcome of port planning for a whole run.
+
+    Attributes:
+        numbers: per self party, port name -> number.
+        annotations: per KD name, the allocated-ports annotation value (allocated mode only).
+        problems: what went wrong; no numbers are trustworthy for a KD with an error.
+    """
+
+    numbers: Mapping[PartyKey, Mapping[str, int]] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    problems: tuple[Problem, ...] = ()
+
+
+def assign_ports(plans: Sequence[KdPlan], inventory: Inventory, mode: PortMode) -> PortAssignment:
+    """Give every port of every self party its number, per ``mode``."""
+    if mode is PortMode.DECLARED:
+        return _declared(plans)
+    return _allocated(plans, inventory)
+
+
+def _declared(plans: Sequence[KdPlan]) -> PortAssignment:
+    numbers: dict[PartyKey, dict[str, int]] = {}
+    problems = []
+    for plan in plans:
+        for party in plan.self_parties:
+            numbers[(plan.name, party.index)] = party_numbers = {}
+            for port in party.ports:
+                if port.declared is None:
+                    problems.append(
+                        plan.kd.problem(
+                            party.field,
+                            f"port {port.name!r} of container {port.container!r} in AppImage "
+                            f"{party.app_image.name!r} has no port number; declare one or use "
+                            "--ports allocated",
+                        )
+                    )
+                else:
+                    party_numbers[port.name] = port.declared
+    return PortAssignment(numbers, {}, tuple(problems))
+
+
+class _Namespaces:
+    """Which numbers are used in each namespace, and by whom."""
+
+    def __init__(self, taken: Mapping[str, frozenset[int]]) -> None:
+        self._taken = taken
+        self._owners: dict[tuple[str, int], str] = {}
+
+    def is_free(self, namespace: str, number: int) -> bool:
+        return number not in self._taken.get(namespace, ()) and (
+            (namespace, number) not in self._owners
+        )
+
+    def claim(self, namespace: str, number: int, owner: str) -> str:
+        """Record ``owner`` on the number; return the earlier owner if another had it."""
+        earlier = self._owners.setdefault((namespace, number), owner)
+        return "" if earlier == owner else earlier
+
+
+def _allocated(plans: Sequence[KdPlan], inventory: Inventory) -> PortAssignment:
+    used = _Namespaces(inventory.taken_ports)
+    numbers: dict[PartyKey, dict[str, int]] = {}
+    annotations: dict[str, str] = {}
+    problems: list[Problem] = []
+    fresh = []
+    for plan in plans:
+        preset = (plan.kd.body.get("metadata", {}).get("annotations") or {}).get(
+            ANNOTATION_ALLOCATED_PORTS, ""
+        )
+        entries, error = _parse_annotation(preset)
+        if error:
+            problems.append(_allocate_problem(plan, error))
+        elif entries:
+            annotations[plan.name] = preset
+            problems.extend(_use_preset(plan, entries, used, numbers))
+        else:
+            fresh.append(plan)
+    for plan in sorted(fresh, key=lambda p: p.name):
+        error = _allocate(plan, used, numbers)
+        if error:
+            problems.append(_allocate_problem(plan, error))
+        else:
+            annotations[plan.name] = format_annotation(plan, numbers)
+    return PortAssignment(numbers, annotations, tuple(problems))
+
+
+def _parse_annotation(value: str) -> tuple[list[dict[str, Any]], str]:
+    if not value:
+        return [], ""
+    try:
+        entries = json.loads(value)
+    except ValueError as err:
+        return [], f"invalid {ANNOTATION_ALLOCATED_PORTS} annotation: {err}"
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        return [], f"invalid {ANNOTATION_ALLOCATED_PORTS} annotation: expected a JSON array"
+    return entries, ""
+
+
+def _allocate_problem(plan: KdPlan, detail: str) -> Problem:
+    return plan.kd.problem(
+        f"metadata.annotations.{ANNOTATION_ALLOCATED_PORTS}",
+        f"failed to allocate ports, {detail}",
+        reason=Reason.ALLOCATE_PORTS_FAILED.value,
+    )
+
+
+def _use_preset(
+    plan: KdPlan,
+    entries: list[dict[str, Any]],
+    used: _Namespaces,
+    numbers: dict[PartyKey, dict[str, int]],
+) -> list[Problem]:
+    """Take each party's numbers from the first entry with its domainID and role.
+
+    Kuscia's ``fillAllocatedPorts``; numbers are used verbatim, with no range check.
+    """
+    problems = []
+    for party in plan.self_parties:
+        who = f"{party.domain_id}/{party.role}"
+        entry = next(
+            (
+                e
+                for e in entries
+                if e.get("domainID") == party.domain_id and e.get("role", "") == party.role
+            ),
+            None,
+        )
+        if entry is None:
+            problems.append(_allocate_problem(plan, f"allocated ports not found for party {who}"))
+            continue
+        named = entry.get("namedPort") or {}
+        party_numbers = numbers[(plan.name, party.index)] = {}
+        for port in party.ports:
+            number = named.get(port.name)
+            if not isinstance(number, int) or isinstance(number, bool):
+                problems.append(
+                    _allocate_problem(
+                        plan,
+                        f"failed to fill allocated ports for party {who}, "
+                        f"detail->not found allocated port for {port.name}",
+                    )
+                )
+                continue
+            party_numbers[port.name] = number
+            owner = f"{plan.name}/{party.deploy_name}/{port.name}"
+            earlier = used.claim(party.domain_id, number, owner)
+            if earlier:
+                problems.append(
+                    _allocate_problem(
+                        plan,
+                        f"port {number} in namespace {party.domain_id} is given to both "
+                        f"{earlier} and {owner}",
+                    )
+                )
+    return problems
+
+
+def allocation_start(namespace: str, kd_name: str) -> int:
+    """Return where the search for a KD's numbers in ``namespace`` starts.
+
+    >>> allocation_start("alice", "kd") == allocation_start("alice", "kd")
+    True
+    >>> 20000 <= allocation_start("alice", "x") < 32767
+    True
+    """
+    low, high = PORT_RANGE
+    digest = hashlib.sha256(f"{namespace}/{kd_name}".encode()).digest()
+    return low + int.from_bytes(digest[:8], "big") % (high - low)
+
+
+def _allocate(plan: KdPlan, used: _Namespaces, numbers: dict[PartyKey, dict[str, int]]) -> str:
+    low, high = PORT_RANGE
+    cursors: dict[str, int] = {}
+    for party in plan.self_parties:
+        party_numbers = numbers[(plan.name, party.index)] = {}
+        namespace = party.domain_id
+        cursor = cursors.get(namespace, allocation_start(namespace, plan.name))
+        for port in party.ports:
+            for step in range(high - low):
+                candidate = low + (cursor - low + step) % (high - low)
+                if used.is_free(namespace, candidate):
+                    break
+            else:
+                return f'failed to allocate ports for namespace "{namespace}", no available port'
+            used.claim(namespace, candidate, f"{plan.name}/{party.deploy_name}/{port.name}")
+            party_numbers[port.name] = candidate
+            cursor = candidate + 1
+        cursors[namespace] = cursor
+    return ""
+
+
+def format_annotation(plan: KdPlan, numbers: Mapping[PartyKey, Mapping[str, int]]) -> str:
+    """Serialise a KD's numbers as Kuscia's allocated-ports annotation.
+
+    The format of Go's ``encoding/json`` on ``[]PartyAllocatedPorts``: self parties in spec
+    order; ``role`` omitted when empty; ``namedPort`` with sorted keys, omitted when the party
+    has no ports; compact.
+    """
+    entries = []
+    for party in plan.self_parties:
+        entry: dict[str, Any] = {"domainID": party.domain_id}
+        if party.role:
+            entry["role"] = party.role
+        named = numbers.get((plan.name, party.index)) or {}
+        if named:
+            entry["namedPort"] = dict(sorted(named.items()))
+        entries.append(entry)
+    return json.dumps(entries, separators=(",", ":"))
+
+
+def party_numbers(assignment: PortAssignment, plan: KdPlan, party: PartyPlan) -> Mapping[str, int]:
+    """Return the numbers of one party (empty for a partner party)."""
+    return assignment.numbers.get((plan.name, party.index), {})

@@ -1,0 +1,110 @@
+"""Order and serialise manifests: the stream, the per-domain tree, and the golden diff.
+
+Pure. Objects are sorted by namespace, then kind (ConfigMap, Service, Deployment: what a pod
+needs exists before the pod), then name, so the output never depends on input order. The tree
+for ``--output-dir`` is returned as ``{relative path: text}``; writing it is the CLI's job.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from kdgen.model import Manifest
+from kdgen.yamlio import dump_document, dump_documents
+
+KIND_RANK = {"Namespace": 0, "ConfigMap": 1, "Service": 2, "Deployment": 3}
+KUSTOMIZATION = "kustomization.yaml"
+MARKER = ".kdgen"
+"""File kdgen leaves in an output tree, so a later run knows it may replace the tree."""
+_MARKER_TEXT = "This folder is written by `kdgen generate --output-dir`; edits are overwritten.\n"
+
+
+def sort_key(obj: Manifest) -> tuple[str, int, str, str]:
+    """Return the position of ``obj`` in the output."""
+    meta = obj.get("metadata") or {}
+    kind = str(obj.get("kind", ""))
+    return (
+        str(meta.get("namespace", "")),
+        KIND_RANK.get(kind, len(KIND_RANK)),
+        kind,
+        str(meta.get("name", "")),
+    )
+
+
+def sort_manifests(objects: Iterable[Manifest]) -> list[Manifest]:
+    """Return the objects in output order."""
+    return sorted(objects, key=sort_key)
+
+
+def render_stream(objects: Iterable[Manifest]) -> str:
+    """Return the objects as one multi-document YAML stream."""
+    return dump_documents(objects)
+
+
+def file_name(obj: Manifest) -> str:
+    """Return the file an object gets in the tree: ``<kind>-<name>.yaml``, lower case.
+
+    >>> file_name({"kind": "ConfigMap", "metadata": {"name": "a-configtemplate"}})
+    'configmap-a-configtemplate.yaml'
+    """
+    return f"{str(obj['kind']).lower()}-{obj['metadata']['name']}.yaml"
+
+
+def render_tree(objects: Iterable[Manifest]) -> dict[str, str]:
+    """Return the files of an output tree: one folder per domain, each a kustomization.
+
+    Every domain folder holds one file per object and a ``kustomization.yaml`` listing them,
+    so an Argo CD Application or a Flux Kustomization can point at the folder. The top folder
+    has a ``kustomization.yaml`` listing the domain folders, for tools that take one path.
+    """
+    files: dict[str, str] = {MARKER: _MARKER_TEXT}
+    by_namespace: dict[str, list[str]] = {}
+    for obj in sort_manifests(objects):
+        namespace = obj["metadata"]["namespace"]
+        name = file_name(obj)
+        files[f"{namespace}/{name}"] = dump_document(obj)
+        by_namespace.setdefault(namespace, []).append(name)
+    for namespace, names in by_namespace.items():
+        files[f"{namespace}/{KUSTOMIZATION}"] = _kustomization(names)
+    files[KUSTOMIZATION] = _kustomization(sorted(by_namespace))
+    return dict(sorted(files.items()))
+
+
+def _kustomization(resources: list[str]) -> str:
+    body: dict[str, Any] = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": resources,
+    }
+    return dump_document(body)
+
+
+def unified_diff(expected: str, actual: str, *, name: str) -> str:
+    r"""Return a unified diff from the committed text to the regenerated one ("" if equal).
+
+    >>> unified_diff("a\\n", "a\\n", name="x")
+    ''
+    >>> print(unified_diff("a\\n", "b\\n", name="x"), end="")
+    --- x (committed)
+    +++ x (generated)
+    @@ -1 +1 @@
+    -a
+    +b
+    """
+    lines = difflib.unified_diff(
+        expected.splitlines(keepends=True),
+        actual.splitlines(keepends=True),
+        fromfile=f"{name} (committed)",
+        tofile=f"{name} (generated)",
+    )
+    return "".join(lines)
+
+
+def tree_diff(expected: Mapping[str, str], actual: Mapping[str, str]) -> str:
+    """Return the diff of two trees, file by file, in path order ("" if equal)."""
+    return "".join(
+        unified_diff(expected.get(path, ""), actual.get(path, ""), name=path)
+        for path in sorted(set(expected) | set(actual))
+    )

@@ -1,0 +1,247 @@
+"""Check inputs against the CRD schemas and Kuscia's KD-level rules, collecting every problem.
+
+Pure. Each document is defaulted the way the apiserver would (CRD ``default``s), then checked
+against its schema; KusciaDeployments then get the controller's ``validate`` rules (reason
+``ValidateFailed``) and the stricter checks of spec §15 row 17 that Kuscia leaves to chance.
+Per-party rules that need the AppImage (template selection, ports) live in ``plan.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from kdgen.errors import Problem
+from kdgen.load import Document, Inputs
+from kdgen.model import (
+    KUSCIA_CROSS_DOMAIN,
+    DomainFacts,
+    Inventory,
+    Reason,
+)
+from kdgen.naming import SERVICE_NAME_PREFIX_PATTERN, generate_deployment_name
+from kdgen.schemas import (
+    APP_IMAGE_SCHEMA,
+    INVENTORY_SCHEMA,
+    KUSCIA_DEPLOYMENT_SCHEMA,
+    apply_defaults,
+    schema_problems,
+)
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+"""RFC 1123 label, as Kubernetes requires for namespaces, Deployment selector values and more."""
+_DNS_LABEL_MAX = 63
+_PORT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_PORT_NAME_MAX = 15
+_CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """Inputs after defaulting and checking.
+
+    Attributes:
+        kusciadeployments: the KDs that passed every check here, defaulted, in input order.
+        app_images: every schema-valid AppImage by name, defaulted.
+        inventory: the cluster facts (defaults when no Inventory was given).
+        problems: errors and warnings found, in a stable order.
+    """
+
+    kusciadeployments: tuple[Document, ...]
+    app_images: Mapping[str, Document]
+    inventory: Inventory
+    problems: tuple[Problem, ...]
+
+
+def validate(inputs: Inputs) -> Checked:
+    """Default and check every document; never raises for bad input, returns the problems."""
+    problems: list[Problem] = []
+    kds = _schema_checked(inputs.kusciadeployments, KUSCIA_DEPLOYMENT_SCHEMA, problems)
+    images = _schema_checked(inputs.app_images, APP_IMAGE_SCHEMA, problems)
+    inventories = _schema_checked(inputs.inventories, INVENTORY_SCHEMA, problems)
+
+    app_images: dict[str, Document] = {}
+    for image in images:
+        image_problems = list(_check_app_image(image))
+        if image.name in app_images:
+            image_problems.append(
+                image.problem("metadata.name", f"AppImage {image.name!r} is defined twice")
+            )
+        problems.extend(image_problems)
+        app_images.setdefault(image.name, image)
+
+    seen_kds: set[str] = set()
+    good_kds: list[Document] = []
+    for kd in kds:
+        kd_problems = list(_check_kusciadeployment(kd))
+        if kd.name in seen_kds:
+            kd_problems.append(
+                kd.problem("metadata.name", f"KusciaDeployment {kd.name!r} is defined twice")
+            )
+        seen_kds.add(kd.name)
+        problems.extend(kd_problems)
+        if not any(p.severity == "error" for p in kd_problems):
+            good_kds.append(kd)
+
+    if len(inventories) > 1:
+        problems.extend(
+            doc.problem("", "only one Inventory document may be given") for doc in inventories[1:]
+        )
+    inventory = _inventory(inventories[0]) if inventories else Inventory()
+    return Checked(tuple(good_kds), app_images, inventory, tuple(problems))
+
+
+def _schema_checked(
+    documents: Iterable[Document], schema: Mapping[str, Any], problems: list[Problem]
+) -> list[Document]:
+    valid = []
+    for doc in documents:
+        body = apply_defaults(schema, doc.body)
+        found = [doc.problem(path, message) for path, message in schema_problems(schema, body)]
+        problems.extend(found)
+        if not found:
+            valid.append(replace(doc, body=body))
+    return valid
+
+
+def _check_app_image(image: Document) -> Iterable[Problem]:
+    spec = image.body["spec"]
+    for key in spec.get("configTemplates") or {}:
+        if not _CONFIG_KEY.match(key):
+            yield image.problem(
+                f"spec.configTemplates.{key}",
+                "a config template name must be a valid ConfigMap key "
+                "(letters, digits, '-', '_' and '.')",
+            )
+    for t, template in enumerate(spec["deployTemplates"]):
+        containers = template["spec"].get("containers") or []
+        for c, container in enumerate(containers):
+            where = f"spec.deployTemplates[{t}].spec.containers[{c}]"
+            yield from _check_dns_label(image, f"{where}.name", container["name"], "container name")
+            for p, port in enumerate(container.get("ports") or []):
+                yield from _check_port_name(image, f"{where}.ports[{p}].name", port["name"])
+
+
+def _check_port_name(doc: Document, field: str, name: str) -> Iterable[Problem]:
+    if not (
+        len(name) <= _PORT_NAME_MAX
+        and _PORT_NAME.match(name)
+        and "--" not in name
+        and any(ch.isalpha() for ch in name)
+    ):
+        yield doc.problem(
+            field,
+            f"port name {name!r} must be an IANA service name: at most 15 lower-case letters, "
+            "digits and '-', with at least one letter",
+        )
+
+
+def _check_dns_label(doc: Document, field: str, value: str, what: str) -> Iterable[Problem]:
+    if len(value) > _DNS_LABEL_MAX or not DNS_LABEL.match(value):
+        yield doc.problem(
+            field,
+            f"{what} {value!r} must be a DNS label: at most 63 lower-case letters, digits "
+            "and '-', starting and ending with a letter or digit",
+        )
+
+
+def _check_kusciadeployment(kd: Document) -> Iterable[Problem]:
+    spec = kd.body["spec"]
+    name = kd.name
+    parties = spec["parties"]
+    if kd.namespace and kd.namespace != KUSCIA_CROSS_DOMAIN:
+        yield kd.problem(
+            "metadata.namespace",
+            f"namespace must be {KUSCIA_CROSS_DOMAIN!r}: Kuscia reconciles KusciaDeployments "
+            f"only there, got {kd.namespace!r}",
+        )
+    yield from _check_dns_label(kd, "metadata.name", name, "KusciaDeployment name")
+    if not parties:
+        yield kd.problem(
+            "spec.parties",
+            f"parties can't be empty for kusciaDeployment {name}",
+            reason=Reason.VALIDATE_FAILED.value,
+        )
+    domain_ids = [party["domainID"] for party in parties]
+    if parties and spec["initiator"] not in domain_ids:
+        yield kd.problem(
+            "spec.initiator",
+            f"kusciaDeployment {name} initiator {spec['initiator']} should be one of the parties",
+            reason=Reason.VALIDATE_FAILED.value,
+        )
+    seen: dict[tuple[str, str], int] = {}
+    for i, party in enumerate(parties):
+        yield from _check_party(kd, i, party)
+        key = (party["domainID"], party.get("role", ""))
+        if key in seen:
+            yield kd.problem(
+                f"spec.parties[{i}]",
+                f"party {key[0]}/{key[1]} repeats spec.parties[{seen[key]}]: each domainID "
+                "and role pair may appear once",
+            )
+        seen.setdefault(key, i)
+    yield from _check_input_config(kd, spec["inputConfig"])
+
+
+def _check_party(kd: Document, i: int, party: Mapping[str, Any]) -> Iterable[Problem]:
+    where = f"spec.parties[{i}]"
+    yield from _check_dns_label(kd, f"{where}.domainID", party["domainID"], "domainID")
+    role = party.get("role", "")
+    deploy_name = generate_deployment_name(kd.name, role)
+    if role and (len(deploy_name) > _DNS_LABEL_MAX or not DNS_LABEL.match(deploy_name)):
+        yield kd.problem(
+            f"{where}.role",
+            f"role {role!r} makes the Deployment name {deploy_name!r}, which must be a DNS "
+            "label: at most 63 lower-case letters, digits and '-'",
+        )
+    prefix = party.get("serviceNamePrefix", "")
+    if prefix and not SERVICE_NAME_PREFIX_PATTERN.match(prefix):
+        yield kd.problem(
+            f"{where}.serviceNamePrefix",
+            f'field "ServiceNamePrefix" is invalid, invalid value: "{prefix}": regex used for '
+            f'validation is "{SERVICE_NAME_PREFIX_PATTERN.pattern}"',
+            reason=Reason.VALIDATE_FAILED.value,
+        )
+    template_spec = (party.get("template") or {}).get("spec") or {}
+    for c, container in enumerate(template_spec.get("containers") or []):
+        if "workingDir" not in container:
+            yield kd.problem(
+                f"{where}.template.spec.containers[{c}].workingDir",
+                "Kuscia's KusciaDeployment CRD requires workingDir here; a real apiserver "
+                'rejects this KD until it has workingDir: ""',
+                severity="warning",
+            )
+
+
+def _check_input_config(kd: Document, input_config: str) -> Iterable[Problem]:
+    if not input_config:
+        return
+    try:
+        json.loads(input_config)
+    except ValueError as err:
+        yield kd.problem("spec.inputConfig", f"inputConfig must be JSON: {err}")
+
+
+def _inventory(doc: Document) -> Inventory:
+    spec = doc.body.get("spec") or {}
+    domains = {
+        d["domainID"]: DomainFacts(
+            is_partner=d.get("role", "") == "partner",
+            interconn_protocol=d.get("interConnProtocol", "kuscia"),
+            namespace_is_partner=d.get("namespaceRole", "") == "partner",
+        )
+        for d in spec.get("domains") or []
+    }
+    taken: dict[str, frozenset[int]] = {}
+    for entry in spec.get("takenPorts") or []:
+        ns = entry["namespace"]
+        taken[ns] = taken.get(ns, frozenset()) | frozenset(entry.get("ports") or [])
+    return Inventory(
+        domains=domains,
+        kd_uids={k["name"]: k["uid"] for k in spec.get("kusciaDeployments") or []},
+        taken_ports=taken,
+        template_values=dict(spec.get("templateValues") or {}),
+    )
