@@ -28,8 +28,8 @@ def pin_ports(text: str, annotations: Mapping[str, str]) -> str:
     Documents whose annotation already has the value are not touched, so pinning twice
     changes nothing.
 
-    >>> src = "# keep me\\nkind: KusciaDeployment\\napiVersion: kuscia.secretflow/v1alpha1\\n"
-    >>> src += "metadata:\\n  name: kd  # the name\\nspec: {}\\n"
+    >>> src = "# keep me\nkind: KusciaDeployment\napiVersion: kuscia.secretflow/v1alpha1\n"
+    >>> src += "metadata:\n  name: kd  # the name\nspec: {}\n"
     >>> print(pin_ports(src, {"kd": "[]"}), end="")
     # keep me
     kind: KusciaDeployment

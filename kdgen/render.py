@@ -84,9 +84,9 @@ def _kustomization(resources: list[str]) -> str:
 def unified_diff(expected: str, actual: str, *, name: str) -> str:
     r"""Return a unified diff from the committed text to the regenerated one ("" if equal).
 
-    >>> unified_diff("a\\n", "a\\n", name="x")
+    >>> unified_diff("a\n", "a\n", name="x")
     ''
-    >>> print(unified_diff("a\\n", "b\\n", name="x"), end="")
+    >>> print(unified_diff("a\n", "b\n", name="x"), end="")
     --- x (committed)
     +++ x (generated)
     @@ -1 +1 @@

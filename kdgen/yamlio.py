@@ -43,7 +43,7 @@ def read_documents(text: str, source: str) -> list[tuple[int, Any]]:
     Raises:
         InputError: the text is not valid YAML; the problem names the line and column.
 
-    >>> read_documents("a: 1\\n---\\n---\\nb: 2\\n", "x.yaml")
+    >>> read_documents("a: 1\n---\n---\nb: 2\n", "x.yaml")
     [(1, {'a': 1}), (3, {'b': 2})]
     """
     documents: list[tuple[int, Any]] = []
@@ -65,7 +65,7 @@ def read_documents(text: str, source: str) -> list[tuple[int, Any]]:
 def dump_document(document: Any) -> str:
     r"""Serialise one object as block-style YAML, keys in insertion order.
 
-    >>> print(dump_document({"b": 1, "a": "x\\ny\\n"}), end="")
+    >>> print(dump_document({"b": 1, "a": "x\ny\n"}), end="")
     b: 1
     a: |
       x
