@@ -1,0 +1,15 @@
+.PHONY: lint test golden e2e
+
+lint:
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+
+test:
+	scripts/test
+
+golden:
+	.venv/bin/pytest tests/test_golden.py --update-golden
+
+e2e:
+	.venv/bin/pytest -m cluster
