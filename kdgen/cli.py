@@ -15,6 +15,7 @@ whole run succeeds.
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import sys
@@ -22,7 +23,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from functools import wraps
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ClassVar, ParamSpec, TypeVar
 
 import click
 
@@ -34,7 +35,6 @@ from kdgen.model import Options, PortMode, Profile
 from kdgen.pinning import pin_ports
 from kdgen.render import MARKER, render_stream, render_tree, tree_diff, unified_diff
 from kdgen.sources import read_sources
-from kdgen.sync_cli import status_sync
 from kdgen.validate import validate
 
 P = ParamSpec("P")
@@ -115,7 +115,32 @@ def generation_options(command: Callable[P, R]) -> Callable[P, R]:
     return command
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose heavier commands are imported only when called.
+
+    ``status-sync`` pulls in the kubernetes client; ``generate`` should not pay for that.
+    """
+
+    LAZY: ClassVar[dict[str, str]] = {
+        "status-sync": "kdgen.sync_cli:status_sync",
+        "plugin": "kdgen.plugin_cli:plugin",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """List eager and lazy commands together, sorted."""
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Return the command, importing it first if it is a lazy one."""
+        target = self.LAZY.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module, attribute = target.split(":")
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kdgen")
 def main() -> None:
     """Expand Kuscia KusciaDeployments into per-domain Kubernetes manifests.
@@ -230,9 +255,6 @@ def pin_ports_command(paths: tuple[str, ...], inventory: str | None) -> None:
     for source, text in changes.items():
         write_atomically(Path(source), text)
         click.echo(f"pinned {source}", err=True)
-
-
-main.add_command(status_sync)
 
 
 def write_atomically(path: Path, text: str) -> None:
