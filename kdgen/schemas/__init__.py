@@ -1,0 +1,261 @@
+"""The JSON Schemas of kdgen's inputs, and the two things the apiserver does with a CRD schema.
+
+A real cluster validates a KusciaDeployment or AppImage against its CRD and fills in the CRD's
+defaults (port ``protocol: HTTP``, ``scope: Local``) when the object is stored. kdgen reads
+YAML that never went through an apiserver, so it must do both itself: ``apply_defaults`` and
+``schema_problems``. The schemas are cut from Kuscia's CRDs (see ``PROVENANCE.md``); the
+Inventory schema is kdgen's own.
+
+This module reads its three packaged JSON files once, at import, and does no other I/O. The
+functions are pure: they never change the schema or the object they are given. Kuscia's
+semantic rules (unique parties, known roles, port names) are not schema rules and belong
+elsewhere (``kdgen.validate``).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from importlib import resources
+from typing import Any, Final
+
+from jsonschema import Draft202012Validator, validators
+
+__all__ = [
+    "APP_IMAGE_SCHEMA",
+    "INVENTORY_SCHEMA",
+    "KUSCIA_DEPLOYMENT_SCHEMA",
+    "apply_defaults",
+    "schema_problems",
+]
+
+
+def _load(name: str) -> Mapping[str, Any]:
+    text = resources.files(__name__).joinpath(name).read_text(encoding="utf-8")
+    schema: Mapping[str, Any] = json.loads(text)
+    return schema
+
+
+KUSCIA_DEPLOYMENT_SCHEMA: Final = _load("kusciadeployment.json")
+"""``openAPIV3Schema`` of Kuscia's KusciaDeployment CRD, except containers need no workingDir."""
+APP_IMAGE_SCHEMA: Final = _load("appimage.json")
+"""``openAPIV3Schema`` of Kuscia's AppImage CRD."""
+INVENTORY_SCHEMA: Final = _load("inventory.json")
+"""kdgen's Inventory document (``kdgen.kuscia.secretflow/v1alpha1``)."""
+
+
+def apply_defaults(schema: Mapping[str, Any], obj: Any) -> Any:
+    """Return a copy of ``obj`` with the schema's ``default`` values filled in.
+
+    This is structural-schema defaulting as the apiserver does it on store: a property missing
+    from an object whose schema gives it a ``default`` gets a copy of that default, and the walk
+    goes on through ``properties``, ``items`` and ``additionalProperties`` (into defaulted
+    values too). Unlike the apiserver, a property present with a ``null`` value is left alone.
+    Fields the schema does not describe are copied unchanged.
+
+    Args:
+        schema: a JSON Schema, such as ``APP_IMAGE_SCHEMA``.
+        obj: a parsed document; never modified.
+
+    Returns:
+        A new object; nothing in it is shared with ``obj``.
+
+    >>> port = {"type": "object", "properties": {"scope": {"type": "string", "default": "Local"}}}
+    >>> apply_defaults({"type": "array", "items": port}, [{"name": "a"}, {"scope": None}])
+    [{'name': 'a', 'scope': 'Local'}, {'scope': None}]
+    """
+    if isinstance(obj, Mapping):
+        return _default_object(schema, obj)
+    if isinstance(obj, list):
+        items = schema.get("items")
+        if isinstance(items, Mapping):
+            return [apply_defaults(items, value) for value in obj]
+    return copy.deepcopy(obj)
+
+
+def _default_object(schema: Mapping[str, Any], obj: Mapping[str, Any]) -> dict[str, Any]:
+    properties: Mapping[str, Any] = schema.get("properties") or {}
+    additional = schema.get("additionalProperties")
+    merged = dict(obj)
+    for name, sub in properties.items():
+        if name not in merged and isinstance(sub, Mapping) and "default" in sub:
+            merged[name] = sub["default"]
+    result: dict[str, Any] = {}
+    for key, value in merged.items():
+        sub = properties.get(key, additional)
+        result[key] = (
+            apply_defaults(sub, value) if isinstance(sub, Mapping) else copy.deepcopy(value)
+        )
+    return result
+
+
+def _is_string(_checker: Any, instance: Any) -> bool:
+    # PyYAML turns an unquoted 2023-09-19T08:37:27Z into a datetime; kubectl sends it as the
+    # string it was written as, so the apiserver sees a string. Do the same.
+    return isinstance(instance, str | datetime.date)
+
+
+_Validator = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("string", _is_string),
+)
+
+_QUANTITY_PATTERN = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?"
+    r"(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+_DNS_LABEL_PATTERN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_PATTERN_NAMES = {
+    _QUANTITY_PATTERN: "a quantity such as 500m or 1Gi",
+    _DNS_LABEL_PATTERN: 'a DNS-1123 label (lower-case letters, digits and "-")',
+}
+_ARTICLES = {"integer": "an integer", "array": "an array", "object": "an object", "null": "null"}
+
+
+def schema_problems(schema: Mapping[str, Any], obj: Any) -> list[tuple[str, str]]:
+    """List every way ``obj`` breaks ``schema``, as ``(field path, message)`` pairs.
+
+    Field paths are kubectl style: ``spec.parties[1].domainID`` for properties and list items,
+    ``spec.configTemplates[serving.conf]`` for map keys, ``""`` for the document itself. A
+    missing required field or an unknown field is reported at the object that holds it.
+    Apply defaults first if the object is to be judged as the apiserver would store it.
+
+    Args:
+        schema: a JSON Schema, such as ``KUSCIA_DEPLOYMENT_SCHEMA``.
+        obj: a parsed document; never modified.
+
+    Returns:
+        Distinct problems sorted by path, then message; empty when ``obj`` is valid.
+
+    >>> port = {"type": "object", "required": ["name"],
+    ...         "properties": {"protocol": {"type": "string", "enum": ["HTTP", "GRPC"]}}}
+    >>> for path, message in schema_problems(
+    ...     {"type": "array", "items": port}, [{"name": "a"}, {"protocol": "TCP"}]
+    ... ):
+    ...     print(f"{path}: {message}")
+    [1]: required field "name" is missing
+    [1].protocol: must be one of "HTTP", "GRPC", got "TCP"
+    """
+    problems: set[tuple[str, str]] = set()
+    for error in _Validator(schema).iter_errors(obj):
+        path = _field_path(error.absolute_path, error.absolute_schema_path)
+        problems.update((path, message) for message in _messages(error))
+    return sorted(problems)
+
+
+def _field_path(instance_path: Sequence[Any], schema_path: Sequence[Any]) -> str:
+    """Render the instance path, telling property names from map keys by the schema path."""
+    steps = iter(instance_path)
+    text = ""
+    position = 0
+    keywords = list(schema_path)[:-1]  # the last one is the failing validator itself
+    try:
+        while position < len(keywords):
+            keyword = keywords[position]
+            if keyword == "properties":
+                text += f".{next(steps)}"
+                position += 2
+            elif keyword in ("items", "additionalProperties"):
+                text += f"[{next(steps)}]"
+                position += 1
+            elif keyword in ("patternProperties", "anyOf", "allOf", "oneOf"):
+                if keyword == "patternProperties":
+                    text += f"[{next(steps)}]"
+                position += 2
+            else:
+                position += 1
+    except StopIteration:  # a path the walk does not model: fall back to the plain form
+        return _plain_path(instance_path)
+    if next(steps, None) is not None:
+        return _plain_path(instance_path)
+    return text.removeprefix(".")
+
+
+def _plain_path(instance_path: Sequence[Any]) -> str:
+    text = "".join(f"[{step}]" if isinstance(step, int) else f".{step}" for step in instance_path)
+    return text.removeprefix(".")
+
+
+def _messages(error: Any) -> Iterator[str]:
+    kind, expected, instance = error.validator, error.validator_value, error.instance
+    if kind == "required":
+        missing = [name for name in expected if name not in instance]
+        yield from (f'required field "{name}" is missing' for name in missing)
+    elif kind == "additionalProperties":
+        yield from (f'unknown field "{key}"' for key in _unknown_keys(error.schema, instance))
+    elif kind == "type":
+        types = [expected] if isinstance(expected, str) else list(expected)
+        yield f"must be {_either(types)}, got {_type_name(instance)}"
+    elif kind == "anyOf" and all(set(sub) == {"type"} for sub in expected):
+        yield f"must be {_either([sub['type'] for sub in expected])}, got {_type_name(instance)}"
+    else:
+        yield _message(kind, expected, instance)
+
+
+def _message(kind: str, expected: Any, instance: Any) -> str:
+    got = _show(instance)
+    if kind == "enum":
+        return f"must be one of {', '.join(_show(value) for value in expected)}, got {got}"
+    if kind == "const":
+        return f"must be {_show(expected)}, got {got}"
+    if kind == "pattern" and expected in _PATTERN_NAMES:
+        return f"must be {_PATTERN_NAMES[expected]}, got {got}"
+    if kind == "pattern":
+        return f"must match {_show(expected)}, got {got}"
+    if kind == "minimum":
+        return f"must be at least {expected}, got {got}"
+    if kind == "maximum":
+        return f"must be at most {expected}, got {got}"
+    if kind == "minLength" and expected == 1:
+        return "must not be empty"
+    if kind == "minLength":
+        return f"must be at least {expected} characters long, got {len(instance)}"
+    if kind == "maxLength":
+        return f"must be at most {expected} characters long, got {len(instance)}"
+    if kind == "anyOf":
+        return f"does not match any allowed schema, got {got}"
+    return f"does not satisfy {kind} {_show(expected)}, got {got}"
+
+
+def _unknown_keys(schema: Mapping[str, Any], instance: Mapping[str, Any]) -> list[str]:
+    known = schema.get("properties") or {}
+    patterns = schema.get("patternProperties") or {}
+    return [
+        key
+        for key in instance
+        if key not in known and not any(re.search(pattern, key) for pattern in patterns)
+    ]
+
+
+def _either(types: Sequence[str]) -> str:
+    return " or ".join(_ARTICLES.get(name, f"a {name}") for name in types)
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str | datetime.date):
+        return "string"
+    if isinstance(value, Mapping):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    return type(value).__name__
+
+
+def _show(value: Any) -> str:
+    """Quote a scalar as JSON; name the type of anything bigger, to keep messages short."""
+    if isinstance(value, Mapping | list):
+        return _type_name(value)
+    if isinstance(value, datetime.date):
+        return json.dumps(value.isoformat())
+    return json.dumps(value)
