@@ -101,10 +101,40 @@ def _schema_checked(
     for doc in documents:
         body = apply_defaults(schema, doc.body)
         found = [doc.problem(path, message) for path, message in schema_problems(schema, body)]
+        found.extend(doc.problem(path, message) for path, message in unknown_fields(schema, body))
         problems.extend(found)
         if not found:
             valid.append(replace(doc, body=body))
     return valid
+
+
+def unknown_fields(
+    schema: Mapping[str, Any], obj: Any, path: str = ""
+) -> Iterable[tuple[str, str]]:
+    """Yield ``(path, message)`` for each field the schema does not know.
+
+    A CRD schema cannot say ``additionalProperties: false``, but the apiserver's strict field
+    validation (kubectl's default) rejects unknown fields all the same, so kdgen reports them.
+    Subtrees that keep unknown fields (``x-kubernetes-preserve-unknown-fields``) and free-form
+    maps are not checked.
+
+    >>> list(unknown_fields({"properties": {"a": {"type": "string"}}}, {"a": "", "b": 1}))
+    [('', 'unknown field "b"')]
+    """
+    if isinstance(obj, dict):
+        properties = schema.get("properties")
+        extra = schema.get("additionalProperties")
+        for key, value in obj.items():
+            child = f"{path}.{key}" if path else str(key)
+            if isinstance(properties, Mapping) and key in properties:
+                yield from unknown_fields(properties[key], value, child)
+            elif isinstance(extra, Mapping):
+                yield from unknown_fields(extra, value, f"{path}[{key}]")
+            elif properties is not None and not schema.get("x-kubernetes-preserve-unknown-fields"):
+                yield path, f'unknown field "{key}"'
+    elif isinstance(obj, list) and isinstance(schema.get("items"), Mapping):
+        for i, item in enumerate(obj):
+            yield from unknown_fields(schema["items"], item, f"{path}[{i}]")
 
 
 def _check_app_image(image: Document) -> Iterable[Problem]:
@@ -112,7 +142,7 @@ def _check_app_image(image: Document) -> Iterable[Problem]:
     for key in spec.get("configTemplates") or {}:
         if not _CONFIG_KEY.match(key):
             yield image.problem(
-                f"spec.configTemplates.{key}",
+                f"spec.configTemplates[{key}]",
                 "a config template name must be a valid ConfigMap key "
                 "(letters, digits, '-', '_' and '.')",
             )
