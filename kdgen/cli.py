@@ -35,7 +35,6 @@ from kdgen.model import Options, PortMode, Profile
 from kdgen.pinning import pin_ports
 from kdgen.render import MARKER, render_stream, render_tree, tree_diff, unified_diff
 from kdgen.sources import read_sources
-from kdgen.validate import validate
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -172,17 +171,13 @@ def generate(
 
 
 @main.command(name="validate")
-@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
-@click.option("--inventory", type=click.Path(dir_okay=False), help="Inventory file.")
+@generation_options
 @handles_problems
-def validate_command(paths: tuple[str, ...], inventory: str | None) -> None:
-    """Check the inputs against the CRD schemas and Kuscia's rules; write nothing."""
-    inputs = load_inputs(paths, inventory)
-    checked = validate(inputs)
-    if any(p.severity == "error" for p in checked.problems):
-        report(checked.problems)
-        raise ProblemsFound("")
-    expansion = expand(inputs, Options())
+def validate_command(
+    paths: tuple[str, ...], profile: str, ports: str, inventory: str | None
+) -> None:
+    """Check the inputs (schemas, Kuscia's rules, everything generate checks); write nothing."""
+    expansion = expand(load_inputs(paths, inventory), _options(profile, ports))
     report(expansion.warnings)
     click.echo(
         f"ok: {len(expansion.kusciadeployments)} KusciaDeployment(s), "
