@@ -652,7 +652,7 @@ def test_diagnosis_targets(
 # --- §9.5: the failure path -----------------------------------------------------------------
 
 MISSING_NAMESPACE = Problem(
-    'failed to build domain bob kit info, failed to get namespace bob, namespaces "bob" not found',
+    'failed to build domain bob kit info, failed to get namespace bob, namespace "bob" not found',
     reason="BuildPartyKitInfoFailed",
 )
 

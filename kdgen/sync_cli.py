@@ -1,0 +1,157 @@
+"""``kdgen status-sync``: the command line of the status-sync job.
+
+Imports only click and light kdgen modules at import time; ``kdgen.sync`` (and with it the
+kubernetes client) is imported inside the command, so ``kdgen generate`` does not pay for it.
+
+Exit codes: 0 when every KD synced (``--once``) or on a clean shutdown (``--watch``); 1 when a
+KD could not be synced (a summary goes to stderr) or on any ``KdgenError`` (one line on
+stderr); 2 for usage errors. Run it as ``python -m kdgen.sync_cli`` as well.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from kdgen.errors import KdgenError
+from kdgen.model import KUSCIA_CROSS_DOMAIN
+
+
+@click.command("status-sync")
+@click.option("--kubeconfig", metavar="PATH", help="kubeconfig file (default: like kubectl).")
+@click.option("--context", metavar="NAME", help="kubeconfig context to use.")
+@click.option(
+    "--kd-namespace",
+    default=KUSCIA_CROSS_DOMAIN,
+    show_default=True,
+    help="Namespace of the KusciaDeployments (and the owner_namespace label value).",
+)
+@click.option(
+    "--partner-domain",
+    "partner_domains",
+    multiple=True,
+    metavar="DOMAIN",
+    help="A domain hosted by another cluster (repeatable); its party is not read here.",
+)
+@click.option(
+    "--once/--watch",
+    "once",
+    default=True,
+    show_default=True,
+    help="One pass (for a CronJob), or watch and keep status current.",
+)
+@click.option("--dry-run", is_flag=True, help="Print the patches as JSON; write nothing.")
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Delete Services, ConfigMaps and Deployments labelled for a KD that no longer exists.",
+)
+@click.option(
+    "--conflict-retries",
+    type=click.IntRange(0, 100),
+    default=5,
+    show_default=True,
+    help="Re-read and retry a KD this often when another writer changed it (409).",
+)
+@click.option(
+    "--metrics-addr",
+    default="127.0.0.1:8080",
+    show_default=True,
+    help="host:port for /healthz and /metrics in --watch mode; empty to disable.",
+)
+@click.option(
+    "--leader-election/--no-leader-election",
+    default=False,
+    show_default=True,
+    help="Hold a Lease so only one --watch replica writes.",
+)
+@click.option("--lease-name", default="kdgen-status-sync", show_default=True)
+@click.option(
+    "--lease-namespace",
+    default="",
+    help="Namespace of the Lease (default: the pod's namespace, else 'default').",
+)
+@click.option("--identity", default="", help="Leader-election identity (default: host_random).")
+@click.option("--lease-duration", type=click.FloatRange(min=1), default=15.0, show_default=True)
+@click.option("--renew-deadline", type=click.FloatRange(min=0.5), default=10.0, show_default=True)
+@click.option("--retry-period", type=click.FloatRange(min=0.1), default=2.0, show_default=True)
+@click.option(
+    "--resync-period",
+    type=click.FloatRange(min=1),
+    default=60.0,
+    show_default=True,
+    help="Seconds between full recomputations in --watch mode (pod reasons change silently).",
+)
+@click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for debug).")
+def status_sync(**params: Any) -> None:
+    """Write KusciaDeployment status from the live Deployments, as Kuscia's controller would.
+
+    Reads every KusciaDeployment in --kd-namespace and the Deployments of its parties, and
+    merge-patches the status subresource only where something changed.
+    """
+    once = bool(params["once"])
+    _check_usage(params, once=once)
+    _configure_logging(int(params["verbose"]), once=once)
+    from kdgen import sync  # deferred: imports the kubernetes client
+
+    options = sync.SyncOptions(
+        kd_namespace=params["kd_namespace"],
+        partner_domains=frozenset(params["partner_domains"]),
+        dry_run=bool(params["dry_run"]),
+        prune=bool(params["prune"]),
+        conflict_retries=int(params["conflict_retries"]),
+    )
+    try:
+        cluster = sync.connect(kubeconfig=params["kubeconfig"], context=params["context"])
+        if once:
+            report = sync.run_once(cluster, options, out=sys.stdout)
+        else:
+            watch_options = sync.WatchOptions(
+                metrics_addr=params["metrics_addr"],
+                leader_election=bool(params["leader_election"]),
+                lease_name=params["lease_name"],
+                lease_namespace=params["lease_namespace"] or sync.default_lease_namespace(),
+                identity=params["identity"] or sync.default_identity(),
+                lease_duration=float(params["lease_duration"]),
+                renew_deadline=float(params["renew_deadline"]),
+                retry_period=float(params["retry_period"]),
+                resync_period=float(params["resync_period"]),
+            )
+            sync.run_watch(cluster, options, watch_options, out=sys.stdout)
+            return
+    except KdgenError as exc:
+        raise click.ClickException(_one_line(exc)) from exc
+    for line in report.summary():
+        click.echo(line, err=True)
+    if not report.is_ok:
+        sys.exit(1)
+
+
+def _check_usage(params: dict[str, Any], *, once: bool) -> None:
+    if once and params["leader_election"]:
+        raise click.UsageError("--leader-election needs --watch")
+    if params["renew_deadline"] >= params["lease_duration"]:
+        raise click.UsageError("--renew-deadline must be shorter than --lease-duration")
+    if params["retry_period"] >= params["renew_deadline"]:
+        raise click.UsageError("--retry-period must be shorter than --renew-deadline")
+
+
+def _configure_logging(verbose: int, *, once: bool) -> None:
+    base = logging.WARNING if once else logging.INFO
+    level = max(logging.DEBUG, base - 10 * verbose)
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
+    )
+    if level > logging.DEBUG:
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
+
+
+if __name__ == "__main__":
+    status_sync(prog_name="kdgen status-sync")
