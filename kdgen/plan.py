@@ -219,6 +219,7 @@ def _plan_party(
         return None
     problems.extend(_unknown_party_containers(kd, where, party, template, image.name))
     deploy_name = generate_deployment_name(kd.name, role)
+    problems.extend(_unknown_metric_ports(kd, where, template, ports, deploy_name))
     prefix = party.get("serviceNamePrefix", "")
     serviced = [p for p in ports if p.is_serviced]
     return PartyPlan(
@@ -382,6 +383,30 @@ def _unknown_party_containers(
         for c, container in enumerate(party_spec.get("containers") or [])
         if container.get("name") not in names
     ]
+
+
+def _unknown_metric_ports(
+    kd: Document,
+    where: str,
+    template: DeployTemplate,
+    ports: Sequence[PortPlan],
+    deploy_name: str,
+) -> list[Problem]:
+    """Report metric probes naming a port the party lacks, as ``generateDeployment`` does."""
+    names = {p.name for p in ports}
+    problems = []
+    for container in template["spec"].get("containers") or []:
+        probe = container.get("metricProbe") or {}
+        port = probe.get("port", "")
+        if probe.get("path") and port and port not in names:
+            problems.append(
+                kd.problem(
+                    where,
+                    f"metric port name {port} not found for deployment {deploy_name}",
+                    reason=Reason.CREATE_DEPLOYMENT_FAILED.value,
+                )
+            )
+    return problems
 
 
 def _service_name_clashes(kd: Document, parties: Sequence[PartyPlan]) -> list[Problem]:
