@@ -219,14 +219,16 @@ def _plan_party(
         return None
     problems.extend(_unknown_party_containers(kd, where, party, template, image.name))
     deploy_name = generate_deployment_name(kd.name, role)
-    problems.extend(_unknown_metric_ports(kd, where, template, ports, deploy_name))
+    is_self = not inventory.domain(domain_id).is_partner
+    if is_self:  # only a self party gets a Deployment, where Kuscia checks the metric port
+        problems.extend(_unknown_metric_ports(kd, where, template, ports, deploy_name))
     prefix = party.get("serviceNamePrefix", "")
     serviced = [p for p in ports if p.is_serviced]
     return PartyPlan(
         index=index,
         domain_id=domain_id,
         role=role,
-        is_self=not inventory.domain(domain_id).is_partner,
+        is_self=is_self,
         app_image=image,
         template_name=template["name"],
         replicas=_merged_replicas(party, template),
