@@ -773,3 +773,16 @@ def test_plan_unknown_party_container_is_a_warning() -> None:
             severity="warning",
         )
     ]
+
+
+def test_plan_metric_port_of_a_partner_is_not_checked() -> None:
+    """Kuscia checks the metric port while building a Deployment, which partners never get."""
+    image = app_image(
+        "img", template("t", "", container("c", metricProbe={"path": "/m", "port": "x"}))
+    )
+    inventory = Inventory(domains={"bob": DomainFacts(is_partner=True)})
+    plan, problems = plan_of(
+        kd(party("alice", image="ok"), party("bob")), app_image("ok"), image, inventory=inventory
+    )
+    assert plan is not None
+    assert problems == []
