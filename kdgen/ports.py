@@ -87,6 +87,12 @@ class _Namespaces:
             (namespace, number) not in self._owners
         )
 
+    def count(self, namespace: str) -> int:
+        """Return how many numbers of ``namespace`` are used, as Kuscia's error message says."""
+        low, high = PORT_RANGE
+        owned = {n for ns, n in self._owners if ns == namespace}
+        return sum(1 for n in owned | set(self._taken.get(namespace, ())) if low <= n < high)
+
     def claim(self, namespace: str, number: int, owner: str) -> str:
         """Record ``owner`` on the number; return the earlier owner if another had it."""
         earlier = self._owners.setdefault((namespace, number), owner)
@@ -217,7 +223,11 @@ def _allocate(plan: KdPlan, used: _Namespaces, numbers: dict[PartyKey, dict[str,
                 if used.is_free(namespace, candidate):
                     break
             else:
-                return f'failed to allocate ports for namespace "{namespace}", no available port'
+                return (
+                    f'failed to allocate ports for namespace "{namespace}", detail-> no available '
+                    f"port to allocate, allocated port count={used.count(namespace)}, "
+                    f"namespace={namespace}"
+                )
             used.claim(namespace, candidate, f"{plan.name}/{party.deploy_name}/{port.name}")
             party_numbers[port.name] = candidate
             cursor = candidate + 1
