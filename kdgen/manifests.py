@@ -255,8 +255,8 @@ def build_affinity(ctx: PartyContext) -> Manifest:
     different nodes, unless the KD's ``affinity-mode`` annotation is ``none``.
     """
     own_pods = {"matchLabels": {LABEL_DEPLOYMENT_NAME: ctx.party.deploy_name}}
-    affinity = copy.deepcopy(ctx.party.pod_spec.get("affinity") or {})
-    if affinity:
+    affinity = copy.deepcopy(ctx.party.pod_spec.get("affinity"))
+    if affinity is not None:  # even an empty one: Kuscia tests the pointer, not the content
         for kind in ("podAffinity", "podAntiAffinity"):
             rules = affinity.get(kind) or {}
             for term in rules.get("requiredDuringSchedulingIgnoredDuringExecution") or []:

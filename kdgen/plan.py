@@ -324,7 +324,7 @@ def merge_deploy_template(party: Party, template: DeployTemplate) -> KusciaPodSp
             if override.get(key):
                 resources[key] = copy.deepcopy(override[key])
         container["resources"] = resources
-    if party_spec.get("affinity"):
+    if party_spec.get("affinity") is not None:
         merged["affinity"] = copy.deepcopy(party_spec["affinity"])
     return merged
 
