@@ -331,6 +331,13 @@ def _party_template(**spec: Any) -> Any:
             {"podAffinity": {}},
             id="affinity-replaced",
         ),
+        pytest.param(
+            {"affinity": {}},
+            APP_RESOURCES,
+            {"requests": {"cpu": "50m"}},
+            {},
+            id="empty-affinity-replaces-too",
+        ),
     ],
 )
 def test_merge_deploy_template(
