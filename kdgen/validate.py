@@ -140,7 +140,7 @@ def unknown_fields(
 def _check_app_image(image: Document) -> Iterable[Problem]:
     spec = image.body["spec"]
     for key in spec.get("configTemplates") or {}:
-        if not _CONFIG_KEY.match(key):
+        if not _CONFIG_KEY.fullmatch(key):
             yield image.problem(
                 f"spec.configTemplates[{key}]",
                 "a config template name must be a valid ConfigMap key "
@@ -158,7 +158,7 @@ def _check_app_image(image: Document) -> Iterable[Problem]:
 def _check_port_name(doc: Document, field: str, name: str) -> Iterable[Problem]:
     if not (
         len(name) <= _PORT_NAME_MAX
-        and _PORT_NAME.match(name)
+        and _PORT_NAME.fullmatch(name)
         and "--" not in name
         and any(ch.isalpha() for ch in name)
     ):
@@ -170,7 +170,7 @@ def _check_port_name(doc: Document, field: str, name: str) -> Iterable[Problem]:
 
 
 def _check_dns_label(doc: Document, field: str, value: str, what: str) -> Iterable[Problem]:
-    if len(value) > _DNS_LABEL_MAX or not DNS_LABEL.match(value):
+    if len(value) > _DNS_LABEL_MAX or not DNS_LABEL.fullmatch(value):
         yield doc.problem(
             field,
             f"{what} {value!r} must be a DNS label: at most 63 lower-case letters, digits "
@@ -221,14 +221,14 @@ def _check_party(kd: Document, i: int, party: Mapping[str, Any]) -> Iterable[Pro
     yield from _check_dns_label(kd, f"{where}.domainID", party["domainID"], "domainID")
     role = party.get("role", "")
     deploy_name = generate_deployment_name(kd.name, role)
-    if role and (len(deploy_name) > _DNS_LABEL_MAX or not DNS_LABEL.match(deploy_name)):
+    if role and (len(deploy_name) > _DNS_LABEL_MAX or not DNS_LABEL.fullmatch(deploy_name)):
         yield kd.problem(
             f"{where}.role",
             f"role {role!r} makes the Deployment name {deploy_name!r}, which must be a DNS "
             "label: at most 63 lower-case letters, digits and '-'",
         )
     prefix = party.get("serviceNamePrefix", "")
-    if prefix and not SERVICE_NAME_PREFIX_PATTERN.match(prefix):
+    if prefix and not SERVICE_NAME_PREFIX_PATTERN.fullmatch(prefix):
         yield kd.problem(
             f"{where}.serviceNamePrefix",
             f'field "ServiceNamePrefix" is invalid, invalid value: "{prefix}": regex used for '
