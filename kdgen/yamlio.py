@@ -71,17 +71,24 @@ def dump_document(document: Any) -> str:
       x
       y
     """
-    text: str = yaml.dump(
-        document,
+    return _dump([document], explicit_start=False)
+
+
+def dump_documents(documents: Iterable[Any]) -> str:
+    """Serialise objects as one multi-document stream, each preceded by ``---``."""
+    return _dump(list(documents), explicit_start=True)
+
+
+def _dump(documents: list[Any], *, explicit_start: bool) -> str:
+    if not documents:
+        return ""
+    text: str = yaml.dump_all(
+        documents,
         Dumper=_Dumper,
+        explicit_start=explicit_start,
         default_flow_style=False,
         sort_keys=False,
         allow_unicode=True,
         width=1 << 30,
     )
     return text
-
-
-def dump_documents(documents: Iterable[Any]) -> str:
-    """Serialise objects as one multi-document stream, each preceded by ``---``."""
-    return "".join(f"---\n{dump_document(d)}" for d in documents)

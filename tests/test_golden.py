@@ -23,7 +23,9 @@ def test_golden(name: str, update_golden: bool) -> None:
         for file, text in outcome.files.items():
             (case / file).write_text(text, encoding="utf-8")
         return
-    committed = {f: (case / f).read_text(encoding="utf-8") for f in EXPECTED_FILES if (case / f).exists()}
+    committed = {
+        f: (case / f).read_text(encoding="utf-8") for f in EXPECTED_FILES if (case / f).exists()
+    }
     assert committed, f"golden/{name} has no expected file; run pytest --update-golden"
     assert outcome.files == committed
 
@@ -40,7 +42,9 @@ def test_input_order_does_not_matter(name: str) -> None:
         rng.shuffle(shuffled)
         assert run_case(case, shuffled).files.keys() == baseline.files.keys()
         if "expected.yaml" in baseline.files:
-            assert run_case(case, shuffled).files["expected.yaml"] == baseline.files["expected.yaml"]
+            assert (
+                run_case(case, shuffled).files["expected.yaml"] == baseline.files["expected.yaml"]
+            )
 
 
 def _shuffle_documents(source: Source, rng: random.Random) -> Source:
