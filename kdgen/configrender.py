@@ -48,6 +48,7 @@ after 15.0 that Go escapes.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -57,7 +58,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from jinja2 import StrictUndefined
+from jinja2 import StrictUndefined, Template
 from jinja2.sandbox import SandboxedEnvironment
 
 from kdgen.errors import Problem, ValidationError
@@ -542,8 +543,14 @@ def _render(tokens: Sequence[_Token], values: Mapping[str, str], root: Mapping[s
             pieces.append(_kuscia_output(_query(root, token.path)))
         else:
             pieces.append("")
-    template = _JINJA.from_string(_jinja_source(tokens))
-    return template.render(pieces=pieces, data=_Values(values))
+    return _compiled(_jinja_source(tokens)).render(pieces=pieces, data=_Values(values))
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(source: str) -> Template:
+    # The source names keys and piece indexes only, never values, so every party of every KD
+    # sharing an AppImage shares one compiled template: compiling dominates rendering.
+    return _JINJA.from_string(source)
 
 
 def _kuscia_output(found: Any) -> str:
