@@ -127,6 +127,17 @@ def go_quote_trimmed(value: str) -> str:
     return _MAY_NEED_ESCAPE.sub(_quote_char, value).strip('"')
 
 
+def go_quote(value: str) -> str:
+    r"""Return ``value`` as Go's ``strconv.Quote`` (and ``%q``) writes it, quotes included.
+
+    >>> print(go_quote('abc\n'))
+    "abc\n"
+    >>> print(go_quote('say "hi"'))
+    "say \"hi\""
+    """
+    return '"' + _MAY_NEED_ESCAPE.sub(_quote_char, value) + '"'
+
+
 def _quote_char(match: re.Match[str]) -> str:
     char = match.group()
     short = _SHORT_ESCAPES.get(char)
@@ -484,7 +495,7 @@ def _missing_keys(tokens: Sequence[_Token], values: Mapping[str, str]) -> list[s
 
 
 def _problem(name: str, message: str) -> Problem:
-    return Problem(f'template "{name}": {message}', field=f"spec.configTemplates.{name}")
+    return Problem(f'template "{name}": {message}', field=f"spec.configTemplates[{name}]")
 
 
 def _missing_key_problem(name: str, key: str, values: Mapping[str, str]) -> Problem:
@@ -599,7 +610,7 @@ def render_config_templates(
     Raises:
         ValidationError: with one ``Problem`` per missing key (per template), unsupported
             construct, path that finds nothing, or JSON-null value that breaks ``{{{.PATH}}}``,
-            across all templates. Each has ``field`` ``spec.configTemplates.<file name>`` and
+            across all templates. Each has ``field`` ``spec.configTemplates[<file name>]`` and
             no source or resource: the caller fills those in.
 
     >>> render_config_templates({"a.conf": 'id={{.SERVING_ID}} port={{{.P.ports[0]}}}'},

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from kdgen.configrender import go_quote
 from kdgen.errors import Problem
 from kdgen.load import Document, Inputs
 from kdgen.model import (
@@ -231,8 +232,9 @@ def _check_party(kd: Document, i: int, party: Mapping[str, Any]) -> Iterable[Pro
     if prefix and not SERVICE_NAME_PREFIX_PATTERN.fullmatch(prefix):
         yield kd.problem(
             f"{where}.serviceNamePrefix",
-            f'field "ServiceNamePrefix" is invalid, invalid value: "{prefix}": regex used for '
-            f'validation is "{SERVICE_NAME_PREFIX_PATTERN.pattern}"',
+            # Kuscia formats both with Go's %q: a newline in the value shows as \n.
+            f'field "ServiceNamePrefix" is invalid, invalid value: {go_quote(prefix)}: regex '
+            f"used for validation is {go_quote(SERVICE_NAME_PREFIX_PATTERN.pattern)}",
             reason=Reason.VALIDATE_FAILED.value,
         )
     template_spec = (party.get("template") or {}).get("spec") or {}

@@ -387,7 +387,7 @@ def test_problem_is_located_for_the_caller() -> None:
         Problem(
             'template "serving-config.conf": key "SERVING_LOGGING_CONFIG" is not defined '
             "(set it in the inventory's spec.templateValues)",
-            field="spec.configTemplates.serving-config.conf",
+            field="spec.configTemplates[serving-config.conf]",
         ),
     )
 

@@ -118,7 +118,7 @@ def without(body: dict[str, Any], *path: str) -> dict[str, Any]:
             [
                 on_kd(
                     "spec.parties[0].serviceNamePrefix",
-                    'field "ServiceNamePrefix" is invalid, invalid value: "abc\n": regex used for '
+                    'field "ServiceNamePrefix" is invalid, invalid value: "abc\\n": regex used for '
                     f'validation is "{PREFIX_REGEX}"',
                     "ValidateFailed",
                 )
