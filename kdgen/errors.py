@@ -49,17 +49,22 @@ class Problem:
         return f"{self.source}#{self.doc_index}" if self.doc_index else self.source
 
     def __str__(self) -> str:
-        """Render the problem as the single line the CLI prints.
+        r"""Render the problem as the single line the CLI prints.
+
+        A line break inside the message is shown as ``\n``, so one problem stays one line.
 
         >>> print(Problem("parties can't be empty", source="kd.yaml", doc_index=1,
         ...               resource="KusciaDeployment cross-domain/x", field="spec.parties",
         ...               reason="ValidateFailed"))  # doctest: +NORMALIZE_WHITESPACE
         kd.yaml#1: KusciaDeployment cross-domain/x: spec.parties: parties can't be empty
         [ValidateFailed]
+        >>> print(Problem("bad value 'a\nb'", field="spec.x"))
+        spec.x: bad value 'a\nb'
         """
         parts = [p for p in (self.location(), self.resource, self.field) if p]
         head = ": ".join(parts)
         text = f"{head}: {self.message}" if head else self.message
+        text = text.replace("\r", "\\r").replace("\n", "\\n")  # one problem, one line
         return f"{text} [{self.reason}]" if self.reason else text
 
 
