@@ -126,16 +126,86 @@ def _allocated(plans: Sequence[KdPlan], inventory: Inventory) -> PortAssignment:
     return PortAssignment(numbers, annotations, tuple(problems))
 
 
+_GO_TYPES = {
+    str: "string",
+    bool: "bool",
+    int: "number",
+    float: "number",
+    list: "array",
+    dict: "object",
+}
+_FIELDS = {"domainid": "domainID", "role": "role", "namedport": "namedPort"}
+_INT32 = (-(2**31), 2**31 - 1)
+
+
 def _parse_annotation(value: str) -> tuple[list[dict[str, Any]], str]:
+    """Decode the annotation as Go's ``json.Unmarshal`` into ``[]PartyAllocatedPorts`` would.
+
+    Returns the entries, each normalised to ``{domainID, role, namedPort}``, and ``""``; or no
+    entries and the reason the controller would fail with. Like Go: ``null`` is an empty list
+    (so ports are allocated), a ``null`` entry is an empty one, field names match without
+    regard to case, unknown fields are ignored, and a port number must be a JSON integer that
+    fits an int32.
+
+    >>> _parse_annotation('[{"DomainId":"alice","namedPort":{"api":1},"x":1}]')
+    ([{'domainID': 'alice', 'role': '', 'namedPort': {'api': 1}}], '')
+    >>> _parse_annotation('[null]')
+    ([{'domainID': '', 'role': '', 'namedPort': {}}], '')
+    >>> _parse_annotation('null')
+    ([], '')
+    """
     if not value:
         return [], ""
+    invalid = f"invalid {ANNOTATION_ALLOCATED_PORTS} annotation: "
     try:
-        entries = json.loads(value)
+        decoded = json.loads(value)
     except ValueError as err:
-        return [], f"invalid {ANNOTATION_ALLOCATED_PORTS} annotation: {err}"
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        return [], f"invalid {ANNOTATION_ALLOCATED_PORTS} annotation: expected a JSON array"
+        return [], invalid + str(err)
+    if decoded is None:
+        return [], ""
+    if not isinstance(decoded, list):
+        return [], invalid + f"cannot unmarshal {_go_type(decoded)} into a list of party ports"
+    entries = []
+    for i, item in enumerate(decoded):
+        entry, error = _parse_entry(item)
+        if error:
+            return [], invalid + f"entry {i}: {error}"
+        entries.append(entry)
     return entries, ""
+
+
+def _parse_entry(item: Any) -> tuple[dict[str, Any], str]:
+    entry: dict[str, Any] = {"domainID": "", "role": "", "namedPort": {}}
+    if item is None:
+        return entry, ""
+    if not isinstance(item, dict):
+        return entry, f"cannot unmarshal {_go_type(item)} into PartyAllocatedPorts"
+    for key, field_value in item.items():
+        name = _FIELDS.get(str(key).lower())
+        if name is None or field_value is None:
+            continue
+        if name == "namedPort":
+            if not isinstance(field_value, dict):
+                return entry, f"cannot unmarshal {_go_type(field_value)} into namedPort"
+            named: dict[str, int] = {}
+            for port, number in field_value.items():
+                if number is None:
+                    number = 0
+                if isinstance(number, bool) or not isinstance(number, int):
+                    return entry, f"namedPort {port!r}: {json.dumps(number)} is not an int32"
+                if not _INT32[0] <= number <= _INT32[1]:
+                    return entry, f"namedPort {port!r}: {json.dumps(number)} is not an int32"
+                named[port] = number
+            entry[name] = named
+        elif isinstance(field_value, str):
+            entry[name] = field_value
+        else:
+            return entry, f"cannot unmarshal {_go_type(field_value)} into {name} of type string"
+    return entry, ""
+
+
+def _go_type(value: Any) -> str:
+    return _GO_TYPES.get(type(value), type(value).__name__)
 
 
 def _allocate_problem(plan: KdPlan, detail: str) -> Problem:
@@ -160,21 +230,17 @@ def _use_preset(
     for party in plan.self_parties:
         who = f"{party.domain_id}/{party.role}"
         entry = next(
-            (
-                e
-                for e in entries
-                if e.get("domainID") == party.domain_id and e.get("role", "") == party.role
-            ),
+            (e for e in entries if e["domainID"] == party.domain_id and e["role"] == party.role),
             None,
         )
         if entry is None:
             problems.append(_allocate_problem(plan, f"allocated ports not found for party {who}"))
             continue
-        named = entry.get("namedPort") or {}
+        named = entry["namedPort"]
         party_numbers = numbers[(plan.name, party.index)] = {}
         for port in party.ports:
             number = named.get(port.name)
-            if not isinstance(number, int) or isinstance(number, bool):
+            if number is None:
                 problems.append(
                     _allocate_problem(
                         plan,

@@ -249,7 +249,11 @@ def test_preset_annotation_is_used_verbatim() -> None:
 
 @pytest.mark.parametrize(
     "preset",
-    [pytest.param("", id="empty-string"), pytest.param("[]", id="empty-array")],
+    [
+        pytest.param("", id="empty-string"),
+        pytest.param("[]", id="empty-array"),
+        pytest.param("null", id="json-null-is-an-empty-list-in-go"),
+    ],
 )
 def test_empty_preset_means_allocate(preset: str) -> None:
     [plan] = plans(named_kd("kd", preset=preset))
@@ -271,8 +275,46 @@ def test_empty_preset_means_allocate(preset: str) -> None:
         ),
         pytest.param(
             '{"domainID":"alice"}',
-            f"invalid {ANNOTATION} annotation: expected a JSON array",
+            f"invalid {ANNOTATION} annotation: cannot unmarshal object into a list of party ports",
             id="not-an-array",
+        ),
+        pytest.param(
+            "[1]",
+            f"invalid {ANNOTATION} annotation: entry 0: cannot unmarshal number into "
+            "PartyAllocatedPorts",
+            id="entry-not-an-object",
+        ),
+        pytest.param(
+            '[{"domainID":7}]',
+            f"invalid {ANNOTATION} annotation: entry 0: cannot unmarshal number into domainID "
+            "of type string",
+            id="domain-not-a-string",
+        ),
+        pytest.param(
+            '[{"domainID":"alice","namedPort":[1]}]',
+            f"invalid {ANNOTATION} annotation: entry 0: cannot unmarshal array into namedPort",
+            id="named-port-not-an-object",
+        ),
+        pytest.param(
+            '[{"domainID":"alice","namedPort":{"service":1.0}}]',
+            f"invalid {ANNOTATION} annotation: entry 0: namedPort 'service': 1.0 is not an int32",
+            id="port-a-float",
+        ),
+        pytest.param(
+            '[{"domainID":"alice","namedPort":{"service":2147483648}}]',
+            f"invalid {ANNOTATION} annotation: entry 0: namedPort 'service': 2147483648 is not "
+            "an int32",
+            id="port-beyond-int32",
+        ),
+        pytest.param(
+            '[{"domainID":"alice","namedPort":{"service":true}}]',
+            f"invalid {ANNOTATION} annotation: entry 0: namedPort 'service': true is not an int32",
+            id="port-a-bool",
+        ),
+        pytest.param(
+            "[null]",
+            "allocated ports not found for party alice/",
+            id="null-entry-is-an-empty-one",
         ),
         pytest.param(
             '[{"domainID":"bob","namedPort":{"service":1}}]',
@@ -292,8 +334,8 @@ def test_empty_preset_means_allocate(preset: str) -> None:
         ),
         pytest.param(
             '[{"domainID":"alice","namedPort":{"service":1,"internal":"2","brpc-builtin":3}}]',
-            "failed to fill allocated ports for party alice/, detail->not found allocated port "
-            "for internal",
+            f"invalid {ANNOTATION} annotation: entry 0: namedPort 'internal': \"2\" is not an "
+            "int32",
             id="port-not-a-number",
         ),
     ],
@@ -302,6 +344,18 @@ def test_preset_annotation_problems(preset: str, detail: str) -> None:
     [plan] = plans(named_kd("kd", preset=preset))
     assignment = assign_ports([plan], Inventory(), PortMode.ALLOCATED)
     assert assignment.problems == (allocate_problem("kd", detail),)
+
+
+def test_preset_fields_match_case_insensitively_and_unknown_ones_are_ignored() -> None:
+    """Go's encoding/json matches ``DomainID`` to ``domainID`` and skips unknown keys."""
+    preset = (
+        '[{"DomainID":"alice","ROLE":"","NamedPort":{"service":1,"internal":2,'
+        '"brpc-builtin":3},"comment":"pinned by hand"}]'
+    )
+    [plan] = plans(named_kd("kd", preset=preset))
+    assignment = assign_ports([plan], Inventory(), PortMode.ALLOCATED)
+    assert assignment.problems == ()
+    assert numbers(assignment) == {("kd", 0): {"service": 1, "internal": 2, "brpc-builtin": 3}}
 
 
 def test_preset_numbers_shared_by_two_kds_in_one_namespace() -> None:
