@@ -20,6 +20,8 @@ from kdgen.model import Options, PortMode, Profile
 from kdgen.render import render_stream
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
+OPTION_KEYS = {"profile", "ports"}
+"""What ``options.yaml`` may set; Inventory facts go in an Inventory document under input/."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,12 @@ def case_names() -> list[str]:
 
 def case_options(case: Path) -> Options:
     path = case / "options.yaml"
-    raw: dict[str, Any] = yaml.safe_load(path.read_text()) if path.exists() else {}
+    raw: dict[str, Any] = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
+    unknown = set(raw) - OPTION_KEYS
+    if unknown:
+        raise ValueError(
+            f"{path}: unknown option(s) {sorted(unknown)}; known: {sorted(OPTION_KEYS)}"
+        )
     return Options(
         profile=Profile(raw.get("profile", "kuscia")), ports=PortMode(raw.get("ports", "declared"))
     )

@@ -51,3 +51,13 @@ def _shuffle_documents(source: Source, rng: random.Random) -> Source:
     documents = [d for d in re.split(r"^---\s*$", source.text, flags=re.MULTILINE) if d.strip()]
     rng.shuffle(documents)
     return Source(source.name, "---\n".join(d.strip("\n") + "\n" for d in documents))
+
+
+@pytest.mark.parametrize("name", case_names())
+def test_case_says_which_rule_it_covers(name: str) -> None:
+    """Each case has a one-line README.md naming the rule (and spec section) it covers."""
+    readme = GOLDEN / name / "README.md"
+    assert readme.is_file(), f"golden/{name}/README.md is missing"
+    lines = readme.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 1
+    assert lines[0].strip()
