@@ -9,6 +9,7 @@ every other byte of the file is left alone.
 from __future__ import annotations
 
 import io
+import itertools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -19,7 +20,6 @@ from ruamel.yaml import YAML
 from kdgen.model import ANNOTATION_ALLOCATED_PORTS, KIND_KUSCIA_DEPLOYMENT, KUSCIA_API_VERSION
 
 _MARKER = re.compile(r"^---(?=\s|$).*$\n?", re.MULTILINE)
-_SEQUENCE_ITEM = re.compile(r"^(?P<key>[ ]*)[^\s#-][^\n]*:[ ]*\n(?P<dash>[ ]*)- ", re.MULTILINE)
 
 
 def pin_ports(text: str, annotations: Mapping[str, str]) -> str:
@@ -77,8 +77,8 @@ def _set_annotation(text: str, value: str) -> str:
     rt = YAML(typ="rt")
     rt.preserve_quotes = True
     rt.width = 1 << 30
-    offset = _sequence_offset(text)
-    rt.indent(mapping=2, sequence=offset + 2, offset=offset)
+    rt.indent(**indentation(text))
+    newline = "\r\n" if "\r\n" in text else "\n"
     document: Any = rt.load(text)
     metadata = document["metadata"]
     if metadata.get("annotations") is None:
@@ -86,12 +86,41 @@ def _set_annotation(text: str, value: str) -> str:
     metadata["annotations"][ANNOTATION_ALLOCATED_PORTS] = value
     out = io.StringIO()
     rt.dump(document, out)
-    return out.getvalue()
+    return out.getvalue().replace("\n", newline) if newline != "\n" else out.getvalue()
 
 
-def _sequence_offset(text: str) -> int:
-    """Guess how far the file indents a list's dash past its key (0 or 2 in practice)."""
-    match = _SEQUENCE_ITEM.search(text)
-    if not match:
-        return 0
-    return max(0, len(match.group("dash")) - len(match.group("key")))
+_BLOCK_LINE = re.compile(r"^(?P<indent>[ ]*)(?P<dash>-[ ]+)?(?P<rest>[^\s#].*?)?[ ]*(#.*)?$")
+
+
+def indentation(text: str) -> dict[str, int]:
+    r"""Guess how a YAML document indents, as ruamel.yaml's ``indent()`` arguments.
+
+    ``mapping``: spaces from a key to its nested keys. ``offset``: spaces from a key to the dash
+    of its list items. ``sequence``: spaces from that key to the item's content. Guessed from
+    the first block of each kind; ruamel.yaml's own default (2, 2, 0) otherwise.
+
+    >>> indentation("a:\n    b: 1\nc:\n-   d: 1\n")
+    {'mapping': 4, 'sequence': 4, 'offset': 0}
+    >>> indentation("a:\n  b:\n    - c\n")
+    {'mapping': 2, 'sequence': 4, 'offset': 2}
+    """
+    found: dict[str, int] = {}
+    lines = [m for m in map(_BLOCK_LINE.match, text.splitlines()) if m and m.group("rest")]
+    for parent, child in itertools.pairwise(lines):
+        rest = parent.group("rest")
+        if parent.group("dash") or not rest.endswith(":"):
+            continue
+        depth = len(child.group("indent")) - len(parent.group("indent"))
+        if child.group("dash"):
+            if depth >= 0 and "offset" not in found:
+                found["offset"] = depth
+                found["sequence"] = depth + len(child.group("dash"))
+        elif depth > 0:
+            found.setdefault("mapping", depth)
+        if len(found) == 3:
+            break
+    return {
+        "mapping": found.get("mapping", 2),
+        "sequence": found.get("sequence", 2),
+        "offset": found.get("offset", 0),
+    }
