@@ -64,7 +64,9 @@ def expand(inputs: Inputs, options: Options | None = None) -> Expansion:
     problems = list(checked.problems)
     plans: list[KdPlan] = []
     for kd in checked.kusciadeployments:
-        plan, found = plan_kusciadeployment(kd, checked.app_images, checked.inventory)
+        plan, found = plan_kusciadeployment(
+            kd, checked.app_images, checked.inventory, checked.invalid_app_images
+        )
         problems.extend(found)
         if plan is not None:
             plans.append(plan)

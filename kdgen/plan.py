@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -130,15 +130,25 @@ class KdPlan:
 
 
 def plan_kusciadeployment(
-    kd: Document, app_images: Mapping[str, Document], inventory: Inventory
+    kd: Document,
+    app_images: Mapping[str, Document],
+    inventory: Inventory,
+    invalid_app_images: Collection[str] = (),
 ) -> tuple[KdPlan | None, list[Problem]]:
-    """Plan every party of a checked KD; return the plan, or ``None`` with the problems."""
+    """Plan every party of a checked KD; return the plan, or ``None`` with the problems.
+
+    ``invalid_app_images`` names AppImages that were given but failed validation: a party
+    referring to one fails as if it were missing (a real apiserver would not have stored it),
+    with a message that points at the AppImage's own problems instead of "not found".
+    """
     spec = kd.body["spec"]
     parties: list[Party] = spec["parties"]
     problems: list[Problem] = []
     planned: list[PartyPlan] = []
     for index, party in enumerate(parties):
-        party_plan = _plan_party(kd, index, party, parties, app_images, inventory, problems)
+        party_plan = _plan_party(
+            kd, index, party, parties, app_images, inventory, invalid_app_images, problems
+        )
         if party_plan is not None:
             planned.append(party_plan)
     problems.extend(_service_name_clashes(kd, planned))
@@ -176,6 +186,7 @@ def _plan_party(
     parties: Sequence[Party],
     app_images: Mapping[str, Document],
     inventory: Inventory,
+    invalid_app_images: Collection[str],
     problems: list[Problem],
 ) -> PartyPlan | None:
     domain_id = party["domainID"]
@@ -185,11 +196,16 @@ def _plan_party(
     reason = Reason.BUILD_PARTY_KIT_INFO_FAILED.value
     image = app_images.get(party["appImageRef"])
     if image is None:
+        ref = party["appImageRef"]
+        detail = (
+            "it is invalid (see the problems reported for it)"
+            if ref in invalid_app_images
+            else f'appimage.kuscia.secretflow "{ref}" not found'
+        )
         problems.append(
             kd.problem(
                 f"{where}.appImageRef",
-                f'{kit_failed}, failed to get appImage "{party["appImageRef"]}", '
-                f'appimage.kuscia.secretflow "{party["appImageRef"]}" not found',
+                f'{kit_failed}, failed to get appImage "{ref}", {detail}',
                 reason=reason,
             )
         )

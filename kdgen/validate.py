@@ -49,12 +49,15 @@ class Checked:
         app_images: every schema-valid AppImage by name, defaulted.
         inventory: the cluster facts (defaults when no Inventory was given).
         problems: errors and warnings found, in a stable order.
+        invalid_app_images: names of AppImages given but failing their schema, so a KD that
+            refers to one is told so rather than that the AppImage does not exist.
     """
 
     kusciadeployments: tuple[Document, ...]
     app_images: Mapping[str, Document]
     inventory: Inventory
     problems: tuple[Problem, ...]
+    invalid_app_images: frozenset[str] = frozenset()
 
 
 def validate(inputs: Inputs) -> Checked:
@@ -92,7 +95,8 @@ def validate(inputs: Inputs) -> Checked:
             doc.problem("", "only one Inventory document may be given") for doc in inventories[1:]
         )
     inventory = _inventory(inventories[0]) if inventories else Inventory()
-    return Checked(tuple(good_kds), app_images, inventory, tuple(problems))
+    invalid = frozenset(doc.name for doc in inputs.app_images) - set(app_images)
+    return Checked(tuple(good_kds), app_images, inventory, tuple(problems), invalid)
 
 
 def _schema_checked(

@@ -793,3 +793,30 @@ def test_plan_metric_port_of_a_partner_is_not_checked() -> None:
     )
     assert plan is not None
     assert problems == []
+
+
+def test_plan_party_of_an_invalid_appimage_points_at_it() -> None:
+    """An AppImage that fails its schema is not "not found": the KD's problem says it is invalid."""
+    broken = app_image("img")
+    del broken["spec"]["image"]["tag"]
+    inputs = Inputs(
+        kusciadeployments=(Document(KD_SOURCE, 1, kd(party("alice"))),),
+        app_images=(Document("img.yaml", 1, broken),),
+    )
+    checked = validate(inputs)
+    assert checked.invalid_app_images == frozenset({"img"})
+    assert [p.field for p in checked.problems] == ["spec.image"]
+    plan, problems = plan_kusciadeployment(
+        checked.kusciadeployments[0], checked.app_images, Inventory(), checked.invalid_app_images
+    )
+    assert (plan, problems) == (
+        None,
+        [
+            kd_problem(
+                "spec.parties[0].appImageRef",
+                KIT.format(d="alice") + 'failed to get appImage "img", it is invalid (see the '
+                "problems reported for it)",
+                "BuildPartyKitInfoFailed",
+            )
+        ],
+    )
