@@ -252,6 +252,11 @@ def kustomization_krm(case: Case, root: Path) -> Path:
     folder.mkdir()
     shutil.copy(REPO / "examples" / "kustomize" / "krm" / "kustomization.yaml", folder)
     config = yaml.safe_load((REPO / "examples" / "kustomize" / "krm" / "kdgen.yaml").read_text())
+    function = config["metadata"]["annotations"]["config.kubernetes.io/function"]
+    config["metadata"]["annotations"]["config.kubernetes.io/function"] = function.replace(
+        "../../../plugins/krm/kdgen-krm", str(KRM_SHIM)
+    )
+    assert str(KRM_SHIM) in config["metadata"]["annotations"]["config.kubernetes.io/function"]
     config["spec"] = {
         "profile": case.profile,
         "ports": case.ports,
