@@ -6,6 +6,7 @@ quotes these files, so a broken example is a broken instruction.
 
 from __future__ import annotations
 
+import shlex
 import shutil
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,24 @@ from tests.integrations.paths import (
 
 EXAMPLES = REPO / "examples"
 FLUX_TREE = EXAMPLES / "flux" / "rendered"
+COMMAND_PREFIX = "#   "
+
+
+def documented_command(example: Path) -> tuple[dict[str, str], list[str]]:
+    """The command an example's header shows (``#   VAR=value cmd args``), ready to run.
+
+    The README quotes these lines, so running them here keeps its instructions honest.
+    ``$PWD`` is the repository root, where the commands are meant to be typed.
+    """
+    lines = example.read_text().splitlines()
+    (line,) = [x[len(COMMAND_PREFIX) :] for x in lines if x.startswith(COMMAND_PREFIX)][:1]
+    words = shlex.split(line.replace("$PWD", str(REPO)))
+    env = {}
+    while "=" in words[0]:
+        name, _, value = words.pop(0).partition("=")
+        env[name] = value
+    return env, words
+
 
 pytestmark = pytest.mark.tools
 
@@ -88,7 +107,9 @@ def test_kpt_render_example_is_idempotent_and_prunes(
     shutil.copy(EXAMPLES / "kpt" / "Kptfile", package)
     for source in EXAMPLE.glob("*.yaml"):
         shutil.copy(source, package)
-    render = ["kpt", "fn", "render", str(package), "--allow-exec"]
+    _, render = documented_command(EXAMPLES / "kpt" / "Kptfile")
+    assert render[:4] == ["kpt", "fn", "render", "examples/kpt"]
+    render[3] = str(package)
 
     first = run(render, cwd=tmp_path, env=tool_env())
     assert first.returncode == 0, first.stderr
@@ -111,6 +132,17 @@ def test_flux_tree_is_current() -> None:
         ["kdgen", "check", str(EXAMPLE), "--golden", str(FLUX_TREE)], cwd=REPO, env=tool_env()
     )
     assert (done.returncode, done.stdout) == (0, ""), done.stdout + done.stderr
+
+
+def test_flux_tree_command_writes_the_committed_tree(tmp_path: Path) -> None:
+    env, argv = documented_command(EXAMPLES / "flux" / "kustomizations.yaml")
+    shutil.copytree(EXAMPLE, tmp_path / "examples" / "secretflow-serving")
+    done = run(argv, cwd=tmp_path, env=tool_env(**env))
+    assert done.returncode == 0, done.stderr
+    written = tmp_path / "examples" / "flux" / "rendered"
+    files = sorted(p.relative_to(written) for p in written.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(FLUX_TREE) for p in FLUX_TREE.rglob("*") if p.is_file())
+    assert all((written / f).read_bytes() == (FLUX_TREE / f).read_bytes() for f in files)
 
 
 def test_every_flux_folder_builds_with_kustomize(cli_objects: list[dict[str, Any]]) -> None:
@@ -140,12 +172,24 @@ def test_flux_kustomizations_cover_every_domain_folder_and_prune() -> None:
     assert all((p / "kustomization.yaml").is_file() for p in paths)
 
 
-def test_kubectl_finds_the_plugin_on_path() -> None:
-    listed = run(["kubectl", "plugin", "list"], cwd=REPO, env=tool_env())
-    assert str(VENV_BIN / "kubectl-kdgen") in listed.stdout
-    version = run(["kubectl", "kdgen", "--version"], cwd=REPO, env=tool_env())
-    assert version.returncode == 0
-    assert version.stdout.startswith("kdgen, version ")
+def test_kubectl_plugin_example(cli_objects: list[dict[str, Any]]) -> None:
+    done = run([str(EXAMPLES / "kubectl" / "commands.sh")], cwd=REPO, env=tool_env())
+    assert done.returncode == 0, done.stderr
+    listing, _, stream = done.stdout.partition("---\n")
+    assert str(VENV_BIN / "kubectl-kdgen") in listing
+    assert stream_objects("---\n" + stream) == cli_objects
+
+
+def test_argocd_configmap_command_carries_the_plugin_config() -> None:
+    env, argv = documented_command(EXAMPLES / "argocd" / "repo-server-sidecar.yaml")
+    done = run([*argv, "--dry-run=client", "-o", "yaml"], cwd=REPO, env=tool_env(**env))
+    assert done.returncode == 0, done.stderr
+    configmap = yaml.safe_load(done.stdout)
+    assert (configmap["metadata"]["name"], configmap["metadata"]["namespace"]) == (
+        "kdgen-cmp",
+        "argocd",
+    )
+    assert configmap["data"] == {"plugin.yaml": (PLUGINS / "argocd" / "plugin.yaml").read_text()}
 
 
 def test_kubectl_plugin_usage_errors_exit_2() -> None:
