@@ -32,14 +32,14 @@ FLUX_TREE = EXAMPLES / "flux" / "rendered"
 COMMAND_PREFIX = "#   "
 
 
-def documented_command(example: Path) -> tuple[dict[str, str], list[str]]:
+def documented_command(example: Path, number: int = 0) -> tuple[dict[str, str], list[str]]:
     """The command an example's header shows (``#   VAR=value cmd args``), ready to run.
 
     The README quotes these lines, so running them here keeps its instructions honest.
     ``$PWD`` is the repository root, where the commands are meant to be typed.
     """
     lines = example.read_text().splitlines()
-    (line,) = [x[len(COMMAND_PREFIX) :] for x in lines if x.startswith(COMMAND_PREFIX)][:1]
+    line = [x[len(COMMAND_PREFIX) :] for x in lines if x.startswith(COMMAND_PREFIX)][number]
     words = shlex.split(line.replace("$PWD", str(REPO)))
     env = {}
     while "=" in words[0]:
@@ -124,6 +124,20 @@ def test_kpt_render_example_is_idempotent_and_prunes(
     pruned = run(render, cwd=tmp_path, env=tool_env())
     assert pruned.returncode == 0, pruned.stderr
     assert tree_objects(package) == []
+
+
+def test_kpt_eval_example(tmp_path: Path, cli_objects: list[dict[str, Any]]) -> None:
+    package = tmp_path / "package"
+    shutil.copytree(EXAMPLE, package)
+    _, argv = documented_command(EXAMPLES / "kpt" / "Kptfile", 1)
+    assert argv[:4] == ["kpt", "fn", "eval", "examples/kpt"]
+    argv[3] = str(package)
+
+    done = run(argv, cwd=REPO, env=tool_env())
+
+    assert done.returncode == 0, done.stderr
+    plain = run(["kdgen", "generate", str(EXAMPLE), "--profile", "plain"], cwd=REPO, env=tool_env())
+    assert sort_manifests(tree_objects(package)) == stream_objects(plain.stdout) != cli_objects
 
 
 def test_flux_tree_is_current() -> None:
