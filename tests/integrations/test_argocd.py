@@ -58,6 +58,22 @@ def test_plugin_config_is_a_sidecar_cmp_named_as_the_application_uses_it() -> No
     assert argocd_generate_argv() == ["kdgen", "plugin", "argocd-generate"]
 
 
+@pytest.mark.parametrize(
+    ("folder", "matches"),
+    [
+        pytest.param("examples/secretflow-serving", True, id="kd-folder"),
+        pytest.param("examples/flux/rendered/alice", False, id="rendered-folder"),
+        pytest.param("plugins/argocd", False, id="no-yaml-at-all"),
+    ],
+)
+def test_discovery_matches_folders_holding_a_kd(folder: str, matches: bool) -> None:
+    """The CMP server runs find.command in the app folder: output means match, failure errors."""
+    find = yaml.safe_load(ARGOCD_PLUGIN.read_text())["spec"]["discover"]["find"]["command"]
+    done = run(find, cwd=REPO / folder, env=tool_env())
+    assert done.returncode == 0, done.stderr
+    assert bool(done.stdout.strip()) is matches
+
+
 @pytest.mark.tools
 def test_generate_prints_only_objects_for_the_application_example(tmp_path: Path) -> None:
     app = yaml.safe_load(APPLICATION.read_text())
