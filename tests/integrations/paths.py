@@ -376,7 +376,7 @@ def path_flux_tree(case: Case, root: Path) -> Run:
 
 
 def _stream_run(done: Any) -> Run:
-    objects = stream_objects(done.stdout) if done.returncode == 0 else []
+    objects = stream_objects(done.stdout)
     return Run(done.returncode, objects, done.stdout, stderr_problems(done.stderr), done.stderr)
 
 

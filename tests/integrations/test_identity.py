@@ -55,7 +55,7 @@ def test_every_path_reports_the_same_problems(path: str, tmp_path: Path) -> None
     got = PATHS[path](BROKEN, tmp_path / path)
 
     assert got.exit_code != 0
-    assert got.objects == []
+    assert got.objects == [], "nothing is generated when any input is broken"
     assert sorted(_comparable(path, line) for line in got.problem_lines) == sorted(
         _comparable("cli", line) for line in want.problem_lines
     ), got.stderr
