@@ -9,10 +9,16 @@ This ports spec §9 (``refreshPartyDeploymentStatuses``, ``refreshPartyDeploymen
 
 - a party's phase comes from ``status.replicas``, not ``spec.replicas``;
 - a Deployment with zero replicas is ``Progressing`` forever;
-- a missing Deployment leaves its earlier entry in place, and entries are never removed;
+- entries of parties no longer in ``spec.parties`` are never removed;
 - ``totalParties`` is set once, to ``len(spec.parties)`` (partners included), and then sticks;
 - when neither rollup rule fires, the KD phase is left as it was;
 - ``reason``/``message`` are cleared only when the phase *changes* to Available/PartialAvailable.
+
+One deliberate departure: a self party whose Deployment is not found *drops out*. Its entry
+is removed and it counts as Progressing with Kuscia's own diagnosis (``kd's deployment: <name>
+not found``). Kuscia skips it and keeps the stale entry (§9.1), which is harmless there because
+the same reconcile re-creates the Deployment; nothing re-creates it for status-sync, and a kept
+entry would report a deleted Deployment as Available for ever.
 
 Where Go iterates a map (random order) this module walks domains and Deployment names in sorted
 order, so "the last Progressing entry wins" is deterministic here.
@@ -200,7 +206,7 @@ def diagnosis_targets(
     """
     deployments = _index(observed)
     kits = _self_kits(kd, partner_domains)
-    entries = _refreshed_entries(kd, kits, deployments)
+    entries, _ = _refreshed_entries(kd, kits, deployments)
     self_domains = {kit.domain_id for kit in kits}
     targets = []
     for domain_id, name, entry in _walk(entries):
@@ -249,7 +255,7 @@ def compute_status(
     deployments = _index(observed)
     stored = _mapping(kd.get("status"))
     kits = [] if problem is not None else _self_kits(kd, partner_domains)
-    entries = _refreshed_entries(kd, kits, deployments)
+    entries, missing = _refreshed_entries(kd, kits, deployments)
     total = _int(stored.get("totalParties"))
     if total == 0:
         # Quirk: set once, counting every party (partners included), and never recomputed.
@@ -263,8 +269,10 @@ def compute_status(
     self_domains = {kit.domain_id for kit in kits}
     available = progressing = 0
     has_partial = False
-    for domain_id, name, entry in _walk(entries):
-        entry_phase = _phase_of(entry)
+    gone = [(domain_id, name, None) for domain_id, name in missing]
+    for domain_id, name, entry in sorted([*_walk(entries), *gone], key=lambda t: t[:2]):
+        # A missing self Deployment (entry None) is Progressing: see the module docstring.
+        entry_phase = Phase.PROGRESSING.value if entry is None else _phase_of(entry)
         if entry_phase in _AVAILABLE_PHASES:
             available += 1
             has_partial = has_partial or entry_phase == Phase.PARTIAL_AVAILABLE.value
@@ -349,22 +357,32 @@ def _refreshed_entries(
     kd: Mapping[str, Any],
     kits: Sequence[_Kit],
     deployments: Mapping[PodKey, Mapping[str, Any]],
-) -> dict[str, dict[str, Any]]:
-    """Return the stored entries with every found self Deployment's entry replaced."""
+) -> tuple[dict[str, dict[str, Any]], list[PodKey]]:
+    """Return the stored entries refreshed from the self Deployments, and the missing ones.
+
+    A found Deployment's entry is replaced; a missing one's is removed (with its domain when
+    that empties it) and its key returned. Every other entry is kept as stored.
+    """
     stored = _mapping(_mapping(kd.get("status")).get("partyDeploymentStatuses"))
     entries = {
         str(domain_id): dict(copy.deepcopy(by_name))
         for domain_id, by_name in stored.items()
         if isinstance(by_name, Mapping)
     }
+    missing = []
     for kit in kits:
         deployment = deployments.get((kit.domain_id, kit.deployment_name))
         if deployment is None:
-            continue  # Not found: skipped, and any earlier entry is kept.
+            missing.append((kit.domain_id, kit.deployment_name))
+            by_name = entries.get(kit.domain_id, {})
+            by_name.pop(kit.deployment_name, None)
+            if not by_name:
+                entries.pop(kit.domain_id, None)
+            continue
         entries.setdefault(kit.domain_id, {})[kit.deployment_name] = party_status(
             deployment, kit.role
         )
-    return entries
+    return entries, missing
 
 
 def _self_kits(kd: Mapping[str, Any], partner_domains: Collection[str]) -> list[_Kit]:

@@ -276,8 +276,8 @@ def both_available() -> dict[str, Any]:
             None,
             [deployment("alice", replicas=1, availableReplicas=1)],
             (),
-            {"totalParties": 2, "availableParties": 1, "phase": None},
-            id="missing-deployment-no-entry-phase-stays-empty",
+            {"totalParties": 2, "availableParties": 1, "phase": "Progressing"},
+            id="missing-deployment-counts-as-progressing",
         ),
         pytest.param(
             {
@@ -291,8 +291,8 @@ def both_available() -> dict[str, Any]:
             },
             [deployment("alice", replicas=1, availableReplicas=1)],
             (),
-            {"totalParties": 2, "availableParties": 2, "phase": "Available"},
-            id="missing-deployment-earlier-entry-kept-and-counted",
+            {"totalParties": 2, "availableParties": 1, "phase": "Progressing"},
+            id="missing-deployment-drops-out-of-the-available-count",
         ),
         pytest.param(
             {"phase": "Progressing", "totalParties": 3, "availableParties": 1},
@@ -308,7 +308,7 @@ def both_available() -> dict[str, Any]:
             {"totalParties": 0, "availableParties": 0},
             [deployment("alice", replicas=1, availableReplicas=1)],
             (),
-            {"totalParties": 2, "availableParties": 1, "phase": None},
+            {"totalParties": 2, "availableParties": 1, "phase": "Progressing"},
             id="zero-total-is-set-from-spec",
         ),
         pytest.param(
@@ -340,10 +340,18 @@ def both_available() -> dict[str, Any]:
             id="partner-entry-from-summary-counted",
         ),
         pytest.param(
-            {"phase": "Failed", "reason": "CreateServiceFailed", "message": "boom"},
-            [deployment("alice", replicas=1, availableReplicas=1)],
+            {
+                "phase": "Failed",
+                "reason": "CreateServiceFailed",
+                "message": "boom",
+                "totalParties": 3,
+            },
+            [
+                deployment("alice", replicas=1, availableReplicas=1),
+                deployment("bob", replicas=1, availableReplicas=1),
+            ],
             (),
-            {"totalParties": 2, "availableParties": 1, "phase": "Failed"},
+            {"totalParties": 3, "availableParties": 2, "phase": "Failed"},
             id="failed-kept-when-no-rule-fires",
         ),
         pytest.param(
@@ -369,7 +377,8 @@ def test_rollup(
     assert {key: got.get(key) for key in want} == want
 
 
-def test_missing_deployment_keeps_the_stale_entry_verbatim() -> None:
+def test_missing_deployment_drops_out() -> None:
+    """kdgen's departure from §9.1 (Kuscia keeps the entry and re-creates the Deployment)."""
     stale = entry("Available", conditions=[{"type": "Available", "status": "True"}])
     stored = {
         "phase": "Available",
@@ -382,7 +391,31 @@ def test_missing_deployment_keeps_the_stale_entry_verbatim() -> None:
         "lastReconcileTime": EARLIER,
     }
     got = compute_status(kd(stored), items("secretflow-serving.yaml")[:1], now=NOW)
-    assert got == {**stored, "lastReconcileTime": NOW}
+    not_found = "kd's deployment: secretflow-serving not found"
+    assert got == {
+        "phase": "Progressing",
+        "reason": f"domainID: bob, reason: {not_found}",
+        "message": not_found,
+        "totalParties": 2,
+        "availableParties": 1,
+        "partyDeploymentStatuses": {"alice": {"secretflow-serving": seed_entry("alice")}},
+        "lastReconcileTime": NOW,
+    }
+    patch = status_patch(stored, got)
+    assert patch is not None
+    assert patch["status"]["partyDeploymentStatuses"] == {"bob": None}
+
+
+def test_missing_deployment_of_one_role_keeps_the_domains_other_entries() -> None:
+    stored = {
+        "totalParties": 2,
+        "partyDeploymentStatuses": {
+            "alice": {"secretflow-serving": seed_entry("alice"), "other": entry("Available")},
+        },
+    }
+    got = compute_status(kd(stored), [], now=NOW)
+    assert got["partyDeploymentStatuses"] == {"alice": {"other": entry("Available")}}
+    assert (got["phase"], got["availableParties"]) == ("Progressing", 1)
 
 
 def test_removed_party_entry_stays() -> None:
