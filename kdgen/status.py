@@ -30,22 +30,18 @@ when only ``lastReconcileTime`` would change, so an unchanged pass writes nothin
 from __future__ import annotations
 
 import copy
-import json
-import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kdgen.configrender import go_quote
 from kdgen.errors import Problem
 from kdgen.model import KIND_KUSCIA_DEPLOYMENT, Phase, Reason
+from kdgen.naming import SERVICE_NAME_PREFIX_PATTERN, generate_deployment_name
 
 PodKey = tuple[str, str]
 """``(namespace, deployment name)``: the key of observed pods and of diagnosis targets."""
 
-SERVICE_NAME_PREFIX_PATTERN = r"[a-z]([-a-z0-9]{0,46}[a-z0-9])?"
-"""Kuscia's ``common.ServiceNamePrefixRegex`` without its ``^``/``$`` anchors (see fullmatch)."""
-
-_SERVICE_NAME_PREFIX_REGEX = "^" + SERVICE_NAME_PREFIX_PATTERN + "$"
 _BENIGN_WAITING_REASONS = frozenset({"PodInitializing", "ContainerCreating"})
 _AVAILABLE_PHASES = (Phase.AVAILABLE.value, Phase.PARTIAL_AVAILABLE.value)
 
@@ -57,17 +53,6 @@ class _Kit:
     domain_id: str
     role: str
     deployment_name: str
-
-
-def generate_deployment_name(kd_name: str, role: str) -> str:
-    """Return the Deployment name of a party (Kuscia's ``generateDeploymentName``).
-
-    >>> generate_deployment_name("secretflow-serving", "")
-    'secretflow-serving'
-    >>> generate_deployment_name("psi", "server")
-    'psi-server'
-    """
-    return f"{kd_name}-{role}" if role else kd_name
 
 
 def party_status(deployment: Mapping[str, Any], role: str) -> dict[str, Any]:
@@ -178,11 +163,11 @@ def validate_kd(kd: Mapping[str, Any]) -> Problem | None:
         return _validate_failed(resource, f"parties can't be empty for kusciaDeployment {name}")
     for party in parties:
         prefix = _str(party.get("serviceNamePrefix"))
-        if prefix and re.fullmatch(SERVICE_NAME_PREFIX_PATTERN, prefix) is None:
+        if prefix and SERVICE_NAME_PREFIX_PATTERN.fullmatch(prefix) is None:
             # Go's fmt "%q ... %q " message, trailing space included.
             message = (
-                f'field "ServiceNamePrefix" is invalid, invalid value: {_go_quote(prefix)}: '
-                f"regex used for validation is {_go_quote(_SERVICE_NAME_PREFIX_REGEX)} "
+                f'field "ServiceNamePrefix" is invalid, invalid value: {go_quote(prefix)}: '
+                f"regex used for validation is {go_quote(SERVICE_NAME_PREFIX_PATTERN.pattern)} "
             )
             return _validate_failed(resource, message)
     initiator = _str(_mapping(spec).get("initiator"))
@@ -464,11 +449,6 @@ def _validate_failed(resource: str, message: str, field: str = "") -> Problem:
         field=field,
         reason=Reason.VALIDATE_FAILED.value,
     )
-
-
-def _go_quote(text: str) -> str:
-    """Approximate Go's ``%q`` (exact for printable text)."""
-    return json.dumps(text, ensure_ascii=False)
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

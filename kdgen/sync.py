@@ -67,11 +67,11 @@ from kdgen.model import (
     LABEL_OWNER_NAMESPACE,
     Reason,
 )
+from kdgen.naming import generate_deployment_name
 from kdgen.status import (
     PodKey,
     compute_status,
     diagnosis_targets,
-    generate_deployment_name,
     status_patch,
     validate_kd,
 )
