@@ -29,6 +29,8 @@ from kdgen.ports import PortAssignment, assign_ports, party_numbers
 from kdgen.render import sort_manifests
 from kdgen.validate import validate
 
+NO_KUSCIA_DEPLOYMENT = "no KusciaDeployment among the inputs: nothing to generate"
+
 _CLASH_REASONS = {
     "Service": Reason.CREATE_SERVICE_FAILED,
     "ConfigMap": Reason.CREATE_CONFIGMAP_FAILED,
@@ -62,6 +64,9 @@ def expand(inputs: Inputs, options: Options | None = None) -> Expansion:
     options = options or Options()
     checked = validate(inputs)
     problems = list(checked.problems)
+    if not checked.kusciadeployments and not problems:
+        # Not an error: a GitOps folder may hold only AppImages for a while.
+        problems.append(Problem(NO_KUSCIA_DEPLOYMENT, severity="warning"))
     plans: list[KdPlan] = []
     for kd in checked.kusciadeployments:
         plan, found = plan_kusciadeployment(

@@ -181,6 +181,22 @@ def test_generate_warnings_do_not_fail() -> None:
 
 
 @pytest.mark.parametrize(
+    "inputs",
+    [
+        pytest.param([], id="empty-folder"),
+        pytest.param(["secretflow-serving-image.yaml"], id="appimage-only"),
+    ],
+)
+def test_generate_without_a_kd_warns_and_writes_nothing(tmp_path: Path, inputs: list[str]) -> None:
+    for name in inputs:
+        shutil.copy(EXAMPLE / name, tmp_path / name)
+    result = invoke("generate", str(tmp_path))
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert result.stderr == "warning: no KusciaDeployment among the inputs: nothing to generate\n"
+
+
+@pytest.mark.parametrize(
     "args",
     [
         pytest.param(["generate"], id="no-path"),
