@@ -10,10 +10,30 @@ from __future__ import annotations
 import hashlib
 import re
 
+from kdgen.gostrconv import go_quote
 from kdgen.model import CONFIGMAP_SUFFIX
 
 SERVICE_NAME_PREFIX_PATTERN = re.compile(r"^[a-z]([-a-z0-9]{0,46}[a-z0-9])?$")
 """What Kuscia's ``ValidateServiceNamePrefix`` accepts: 1-48 characters, starting with a letter."""
+
+
+def invalid_service_name_prefix(prefix: str) -> str | None:
+    """Return Kuscia's ``ValidateFailed`` message for a bad ``serviceNamePrefix``, else ``None``.
+
+    Kuscia formats both values with Go's ``%q`` and ends the message with a space.
+
+    >>> invalid_service_name_prefix("svc") is None
+    True
+    >>> invalid_service_name_prefix("9x")[:60]
+    'field "ServiceNamePrefix" is invalid, invalid value: "9x": r'
+    """
+    if not prefix or SERVICE_NAME_PREFIX_PATTERN.fullmatch(prefix):
+        return None
+    return (
+        f'field "ServiceNamePrefix" is invalid, invalid value: {go_quote(prefix)}: '
+        f"regex used for validation is {go_quote(SERVICE_NAME_PREFIX_PATTERN.pattern)} "
+    )
+
 
 _MAX_NAME = 63
 _HASH_CHARS = 16

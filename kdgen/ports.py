@@ -191,9 +191,8 @@ def _parse_entry(item: Any) -> tuple[dict[str, Any], str]:
             for port, number in field_value.items():
                 if number is None:
                     number = 0
-                if isinstance(number, bool) or not isinstance(number, int):
-                    return entry, f"namedPort {port!r}: {json.dumps(number)} is not an int32"
-                if not _INT32[0] <= number <= _INT32[1]:
+                is_int = isinstance(number, int) and not isinstance(number, bool)
+                if not is_int or not _INT32[0] <= number <= _INT32[1]:
                     return entry, f"namedPort {port!r}: {json.dumps(number)} is not an int32"
                 named[port] = number
             entry[name] = named

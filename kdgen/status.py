@@ -34,10 +34,9 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kdgen.configrender import go_quote
 from kdgen.errors import Problem
 from kdgen.model import KIND_KUSCIA_DEPLOYMENT, Phase, Reason
-from kdgen.naming import SERVICE_NAME_PREFIX_PATTERN, generate_deployment_name
+from kdgen.naming import generate_deployment_name, invalid_service_name_prefix
 
 PodKey = tuple[str, str]
 """``(namespace, deployment name)``: the key of observed pods and of diagnosis targets."""
@@ -162,14 +161,9 @@ def validate_kd(kd: Mapping[str, Any]) -> Problem | None:
     if not parties:
         return _validate_failed(resource, f"parties can't be empty for kusciaDeployment {name}")
     for party in parties:
-        prefix = _str(party.get("serviceNamePrefix"))
-        if prefix and SERVICE_NAME_PREFIX_PATTERN.fullmatch(prefix) is None:
-            # Go's fmt "%q ... %q " message, trailing space included.
-            message = (
-                f'field "ServiceNamePrefix" is invalid, invalid value: {go_quote(prefix)}: '
-                f"regex used for validation is {go_quote(SERVICE_NAME_PREFIX_PATTERN.pattern)} "
-            )
-            return _validate_failed(resource, message)
+        bad_prefix = invalid_service_name_prefix(_str(party.get("serviceNamePrefix")))
+        if bad_prefix is not None:
+            return _validate_failed(resource, bad_prefix)  # trailing space included, as Kuscia's
     initiator = _str(_mapping(spec).get("initiator"))
     if initiator not in {_str(party.get("domainID")) for party in parties}:
         message = f"kusciaDeployment {name} initiator {initiator} should be one of the parties"

@@ -14,7 +14,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from kdgen.configrender import go_quote
 from kdgen.errors import Problem
 from kdgen.load import Document, Inputs
 from kdgen.model import (
@@ -23,7 +22,7 @@ from kdgen.model import (
     Inventory,
     Reason,
 )
-from kdgen.naming import SERVICE_NAME_PREFIX_PATTERN, generate_deployment_name
+from kdgen.naming import generate_deployment_name, invalid_service_name_prefix
 from kdgen.schemas import (
     APP_IMAGE_SCHEMA,
     INVENTORY_SCHEMA,
@@ -232,14 +231,11 @@ def _check_party(kd: Document, i: int, party: Mapping[str, Any]) -> Iterable[Pro
             f"role {role!r} makes the Deployment name {deploy_name!r}, which must be a DNS "
             "label: at most 63 lower-case letters, digits and '-'",
         )
-    prefix = party.get("serviceNamePrefix", "")
-    if prefix and not SERVICE_NAME_PREFIX_PATTERN.fullmatch(prefix):
+    bad_prefix = invalid_service_name_prefix(party.get("serviceNamePrefix", ""))
+    if bad_prefix is not None:
+        # Kuscia's message; its trailing space would only pad the printed line.
         yield kd.problem(
-            f"{where}.serviceNamePrefix",
-            # Kuscia formats both with Go's %q: a newline in the value shows as \n.
-            f'field "ServiceNamePrefix" is invalid, invalid value: {go_quote(prefix)}: regex '
-            f"used for validation is {go_quote(SERVICE_NAME_PREFIX_PATTERN.pattern)}",
-            reason=Reason.VALIDATE_FAILED.value,
+            f"{where}.serviceNamePrefix", bad_prefix.rstrip(), reason=Reason.VALIDATE_FAILED.value
         )
     template_spec = (party.get("template") or {}).get("spec") or {}
     for c, container in enumerate(template_spec.get("containers") or []):

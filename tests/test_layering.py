@@ -23,6 +23,7 @@ PURE = (
     "configrender",
     "errors",
     "expand",
+    "gostrconv",
     "load",
     "manifests",
     "model",
