@@ -28,7 +28,7 @@ from typing import Any, ClassVar, ParamSpec, TypeVar
 import click
 
 from kdgen import __version__
-from kdgen.errors import KdgenError, Problem
+from kdgen.errors import KdgenError, Problem, problem_lines
 from kdgen.expand import expand
 from kdgen.load import Inputs, parse_sources
 from kdgen.model import Options, PortMode, Profile
@@ -51,8 +51,7 @@ class ProblemsFound(click.ClickException):
 
 def report(problems: Iterable[Problem]) -> None:
     """Print problems to stderr, one line each."""
-    for problem in problems:
-        click.echo(f"{problem.severity}: {problem}", err=True)
+    click.echo(problem_lines(problems), err=True, nl=False)
 
 
 def handles_problems(command: Callable[P, R]) -> Callable[P, R]:

@@ -80,6 +80,15 @@ class InputError(KdgenError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+def problem_lines(problems: Iterable[Problem]) -> str:
+    """Return problems as every kdgen edge prints them: ``<severity>: <problem>``, one a line.
+
+    >>> print(problem_lines([Problem("no KD", severity="warning")]), end="")
+    warning: no KD
+    """
+    return "".join(f"{problem.severity}: {problem}\n" for problem in problems)
+
+
 class ValidationError(KdgenError):
     """The inputs are readable but break the schema or Kuscia's rules.
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from kdgen.errors import KdgenError
+from kdgen.errors import KdgenError, problem_lines
 from kdgen.expand import expand
 from kdgen.load import Source, parse_sources
 from kdgen.model import Options, PortMode, Profile
@@ -54,10 +54,6 @@ def case_sources(case: Path) -> list[Source]:
         for p in sorted(inputs.iterdir())
         if p.suffix in (".yaml", ".yml", ".json")
     ]
-
-
-def problem_lines(problems: Any) -> str:
-    return "".join(f"{p.severity}: {p}\n" for p in problems)
 
 
 def run_case(case: Path, sources: list[Source] | None = None) -> Outcome:

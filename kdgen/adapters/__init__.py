@@ -13,7 +13,7 @@ stderr, in the CLI's form (``error: <problem>``), and exit 1.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TypeVar
@@ -31,11 +31,6 @@ class Outcome:
     stdout: str = ""
     stderr: str = ""
     exit_code: int = 0
-
-
-def problem_lines(problems: Iterable[Problem]) -> str:
-    """Return problems as the CLI prints them: ``<severity>: <problem>``, one per line."""
-    return "".join(f"{problem.severity}: {problem}\n" for problem in problems)
 
 
 def read_options(

@@ -26,8 +26,8 @@ import io
 import os
 from collections.abc import Mapping
 
-from kdgen.adapters import Outcome, problem_lines, read_options
-from kdgen.errors import KdgenError, Problem
+from kdgen.adapters import Outcome, read_options
+from kdgen.errors import KdgenError, Problem, problem_lines
 from kdgen.expand import expand
 from kdgen.load import parse_sources
 from kdgen.render import render_stream

@@ -38,8 +38,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kdgen.adapters import Outcome, problem_lines, read_options
-from kdgen.errors import InputError, KdgenError, Problem
+from kdgen.adapters import Outcome, read_options
+from kdgen.errors import InputError, KdgenError, Problem, problem_lines
 from kdgen.expand import expand
 from kdgen.load import Source, parse_sources
 from kdgen.model import (

@@ -28,8 +28,8 @@ import io
 from pathlib import Path
 from typing import Any
 
-from kdgen.adapters import Outcome, problem_lines, read_options
-from kdgen.errors import KdgenError, Problem
+from kdgen.adapters import Outcome, read_options
+from kdgen.errors import KdgenError, Problem, problem_lines
 from kdgen.expand import expand
 from kdgen.load import Source, parse_sources
 from kdgen.render import render_stream
