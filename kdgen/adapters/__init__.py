@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from kdgen.errors import InputError, Problem
 from kdgen.model import Options, PortMode, Profile
@@ -33,13 +33,11 @@ class Outcome:
     exit_code: int = 0
 
 
-def read_options(
-    profile: str | None, ports: str | None, *, at: Callable[[str], Problem]
-) -> Options:
+def read_options(profile: Any, ports: Any, *, at: Callable[[str], Problem]) -> Options:
     """Return the ``Options`` spelled by a tool's settings (empty or ``None`` means default).
 
     Args:
-        profile: the ``--profile`` value as the tool passed it.
+        profile: the ``--profile`` value as the tool passed it (a YAML value is read as text).
         ports: the ``--ports`` value as the tool passed it.
         at: returns the problem locating a setting (``"profile"`` or ``"ports"``) in the
             tool's terms; its message is filled in here.
@@ -66,9 +64,10 @@ def read_options(
     return chosen
 
 
-def _choose(value: str | None, enum: type[E], default: E, at: Problem, found: list[Problem]) -> E:
-    if not value:
+def _choose(value: Any, enum: type[E], default: E, at: Problem, found: list[Problem]) -> E:
+    if value is None or value == "":
         return default
+    value = str(value)
     try:
         return enum(value)
     except ValueError:

@@ -178,8 +178,8 @@ def _from_spec(spec: Any, at: str, allowed: Sequence[str] = _SPEC_FIELDS) -> _Co
     options = Options()
     try:
         options = read_options(
-            _text(spec.get("profile")),
-            _text(spec.get("ports")),
+            spec.get("profile"),
+            spec.get("ports"),
             at=lambda name: _config_problem(f"{at}.{name}", ""),
         )
     except InputError as err:
@@ -187,10 +187,6 @@ def _from_spec(spec: Any, at: str, allowed: Sequence[str] = _SPEC_FIELDS) -> _Co
     if problems:
         raise InputError(problems)
     return _Config(options=options, files=tuple(files), inline=tuple(inline))
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 def _comma_list(text: str) -> list[str]:

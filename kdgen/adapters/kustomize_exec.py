@@ -60,11 +60,11 @@ def generate(config_path: str) -> Outcome:
     try:
         annotations = _annotations(config)
         options = read_options(
-            _text(annotations.get(ANNOTATION_PROFILE)),
-            _text(annotations.get(ANNOTATION_PORTS)),
+            annotations.get(ANNOTATION_PROFILE),
+            annotations.get(ANNOTATION_PORTS),
             at=_annotation_problem,
         )
-        listed = _text(annotations.get(ANNOTATION_INPUTS)) or ""
+        listed = str(annotations.get(ANNOTATION_INPUTS) or "")
         paths = [p.strip() for p in listed.split(",") if p.strip()]
         sources = [config, *read_sources(paths, stdin=io.StringIO())]
         expansion = expand(parse_sources(sources), options)
@@ -78,10 +78,6 @@ def generate(config_path: str) -> Outcome:
 def _annotation_problem(setting: str) -> Problem:
     name = ANNOTATION_PROFILE if setting == "profile" else ANNOTATION_PORTS
     return Problem("", source=CONFIG_SOURCE, doc_index=1, field=f"metadata.annotations.{name}")
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 def _annotations(config: Source) -> dict[str, Any]:
