@@ -4,8 +4,10 @@ Imports only click and light kdgen modules at import time; ``kdgen.sync`` (and w
 kubernetes client) is imported inside the command, so ``kdgen generate`` does not pay for it.
 
 Exit codes: 0 when every KD synced (``--once``) or on a clean shutdown (``--watch``); 1 when a
-KD could not be synced (a summary goes to stderr) or on any ``KdgenError`` (one line on
-stderr); 2 for usage errors. Run it as ``python -m kdgen.sync_cli`` as well.
+KD could not be synced (a summary goes to stderr), on any ``KdgenError`` (one line on
+stderr), or when the ``status-sync`` extra (the kubernetes and Prometheus clients) is not
+installed (one line naming the ``pip install`` to run); 2 for usage errors. Run it as
+``python -m kdgen.sync_cli`` as well.
 """
 
 from __future__ import annotations
@@ -18,6 +20,13 @@ import click
 
 from kdgen.errors import KdgenError
 from kdgen.model import KUSCIA_CROSS_DOMAIN
+
+EXTRA_MISSING = (
+    "kdgen status-sync needs the status-sync extra ({missing} is not installed): "
+    "pip install 'kdgen[status-sync]'"
+)
+"""The one line printed (exit 1) when the cluster client is missing."""
+_EXTRA_MODULES = ("kubernetes", "prometheus_client", "urllib3")
 
 
 @click.command("status-sync")
@@ -95,7 +104,10 @@ def status_sync(**params: Any) -> None:
     once = bool(params["once"])
     _check_usage(params, once=once)
     _configure_logging(int(params["verbose"]), once=once)
-    from kdgen import sync  # deferred: imports the kubernetes client
+    try:
+        from kdgen import sync  # deferred: imports the kubernetes client
+    except ImportError as exc:
+        raise _extra_missing(exc) from exc
 
     options = sync.SyncOptions(
         kd_namespace=params["kd_namespace"],
@@ -128,6 +140,14 @@ def status_sync(**params: Any) -> None:
         click.echo(line, err=True)
     if not report.is_ok:
         sys.exit(1)
+
+
+def _extra_missing(exc: ImportError) -> Exception:
+    """The one-line error for a missing status-sync extra; other import errors stay as they are."""
+    top = (exc.name or "").split(".")[0]
+    if top not in _EXTRA_MODULES:
+        return exc
+    return click.ClickException(EXTRA_MISSING.format(missing=top))
 
 
 def _check_usage(params: dict[str, Any], *, once: bool) -> None:

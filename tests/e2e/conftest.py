@@ -1,11 +1,11 @@
-"""Fixtures for tests that run against a real control plane (see ``kdgen.testing.cluster``).
+"""Fixtures for tests that run against a real control plane (see ``tests.support.cluster``).
 
 Every test under ``tests/e2e`` gets the ``cluster`` marker, so ``-m 'not cluster'`` skips them
 without building or starting anything. One cluster serves the whole session.
 
 Environment:
     KDGEN_TEST_BIN: prebuilt binaries (otherwise ``scripts/build-test-cluster`` runs).
-    KDGEN_TEST_CLUSTER: state directory of a cluster from ``python -m kdgen.testing.cluster up``
+    KDGEN_TEST_CLUSTER: state directory of a cluster from ``python -m tests.support.cluster up``
         to reuse instead of starting one (it is left running).
     KDGEN_KEEP_CLUSTER_LOGS: set to 1 to keep the component logs even when every test passed.
 
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from kdgen.testing.cluster import Cluster, ControlPlaneError, start_cluster
+from tests.support.cluster import Cluster, ControlPlaneError, start_cluster
 
 E2E_DIR = Path(__file__).resolve().parent
 REUSE_ENV = "KDGEN_TEST_CLUSTER"

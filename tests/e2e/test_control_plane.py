@@ -19,7 +19,7 @@ import pytest
 from kubernetes.client import AppsV1Api, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
-from kdgen.testing.cluster import FAKE_NODE, Cluster
+from tests.support.cluster import FAKE_NODE, Cluster
 
 GROUP = "test.kdgen.invalid"
 VERSION = "v1"

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kdgen.testing.cluster import Cluster
+from tests.support.cluster import Cluster
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "secretflow-serving"

@@ -29,7 +29,7 @@ import pytest
 import yaml
 
 from kdgen.model import LABEL_DEPLOYMENT_NAME, LABEL_KUSCIA_DEPLOYMENT_NAME, LABEL_OWNER_NAMESPACE
-from kdgen.testing.cluster import Cluster
+from tests.support.cluster import Cluster
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "secretflow-serving"

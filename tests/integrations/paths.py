@@ -28,7 +28,7 @@ import yaml
 from kdgen.adapters.krm import PATH_ANNOTATION
 from kdgen.errors import Problem
 from kdgen.render import file_name
-from kdgen.testing.cluster import ensure_binaries
+from tests.support.cluster import ensure_binaries
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "secretflow-serving"

@@ -11,7 +11,7 @@ session (process group); the cluster stops exactly the process groups it started
 Processes do not outlive the Python process that started them: stopping them is registered as a
 ``weakref.finalize`` callback (which also runs at interpreter exit), and a tiny watchdog process
 holding the read end of a pipe kills them if the parent dies without cleaning up (SIGKILL too).
-The command line (``python -m kdgen.testing.cluster up``) is the one deliberate exception: it
+The command line (``python -m tests.support.cluster up``) is the one deliberate exception: it
 leaves the cluster running until ``down``.
 
 Usage::
@@ -636,7 +636,7 @@ class Cluster:
 
     @classmethod
     def attach(cls, state_dir: Path) -> Cluster:
-        """Return a handle on a cluster started by ``python -m kdgen.testing.cluster up``.
+        """Return a handle on a cluster started by ``python -m tests.support.cluster up``.
 
         Stopping it (``stop``) stops that cluster; dropping the handle leaves it running.
 
@@ -1222,7 +1222,7 @@ def _plain_get(url: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None, out: IO[str] | None = None) -> int:
-    """``python -m kdgen.testing.cluster up [--state-dir DIR] | down --state-dir DIR``.
+    """``python -m tests.support.cluster up [--state-dir DIR] | down --state-dir DIR``.
 
     ``up`` starts a detached cluster and prints its state directory, kubeconfig and an
     ``export KUBECONFIG=...`` line; point ``KDGEN_TEST_CLUSTER`` at the state directory to make
@@ -1231,7 +1231,7 @@ def main(argv: Sequence[str] | None = None, out: IO[str] | None = None) -> int:
     """
     out = out or sys.stdout
     parser = argparse.ArgumentParser(
-        prog="python -m kdgen.testing.cluster",
+        prog="python -m tests.support.cluster",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
