@@ -6,7 +6,7 @@ renders them itself and puts the result in the ``-configtemplate`` ConfigMap (sp
 
 What it must not do: read files, the clock or the cluster; import click or kubernetes; hand
 template text to Jinja2's parser; ``eval`` anything. It is pure: templates and values in,
-rendered texts (or a ``ValidationError`` with every problem) out.
+rendered texts and warnings (or a ``ValidationError`` with every problem) out.
 
 It ports the agent's ``renderConfig`` and ``buildStructMap``
 (``pkg/agent/middleware/plugins/hook/configrender/config_render.go``) and ``QueryByFields``
@@ -31,10 +31,15 @@ Kuscia's quirks are kept: a value ending in ``"`` renders with a lone trailing b
 matches; a null element met by ``[k=v]`` before its match gives nothing; a value that is JSON
 ``null`` makes every ``{{{.PATH}}}`` fail (reported here as a problem).
 
+A key missing from ``values`` renders ``""``, as the agent's ``missingkey=zero`` does (and as
+its config manager leaves a key it does not hold), with one warning per template and key, so
+the silent empty value the agent would produce is at least named.
+
 Deliberate differences from the agent, all of which turn a silent wrong render into an error:
 
-- A key missing from ``values`` is an error; the agent renders ``""`` (``missingkey=zero``).
-- A ``{{{.PATH}}}`` that finds nothing is an error; the agent renders ``""``.
+- A ``{{{.PATH}}}`` whose keys are all defined but which finds nothing is an error; the agent
+  renders ``""``. A defined key means the value exists, so a path that misses it is a typo in
+  the AppImage, not a value left for the config manager.
 - Every problem of every template is collected before raising; the agent stops at the first.
 - ``values`` is looked up exactly as given. The agent uppercases env names itself and asks its
   config manager only for keys its pre-scan found (``{{.KEY`` without a space, or the first
@@ -403,7 +408,12 @@ def _missing_key_problem(name: str, key: str, values: Mapping[str, str]) -> Prob
     hint = "set it in the inventory's spec.templateValues"
     if key.upper() != key and key.upper() in values:
         hint += f'; env names are uppercase, did you mean "{key.upper()}"?'
-    return _problem(name, f'key "{key}" is not defined ({hint})')
+    message = f'key "{key}" is not defined, rendered as "" as the Kuscia agent does ({hint})'
+    return Problem(
+        f'template "{name}": {message}',
+        field=f"spec.configTemplates[{name}]",
+        severity="warning",
+    )
 
 
 def _unsupported_problem(name: str, found: _Unsupported) -> Problem:
@@ -427,7 +437,7 @@ class _Values:
         self._values = values
 
     def __getitem__(self, key: str) -> str:
-        return self._values[key]
+        return self._values.get(key, "")  # missingkey=zero
 
 
 _JINJA = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
@@ -466,7 +476,9 @@ def _compiled(source: str) -> Template:
 
 
 def _kuscia_output(found: Any) -> str:
-    # kusciaQueryValue: strings raw, anything else as json.Marshal.
+    # kusciaQueryValue: nothing as "", strings raw, anything else as json.Marshal.
+    if found is None:
+        return ""
     return found if isinstance(found, str) else _go_json(found)
 
 
@@ -497,7 +509,7 @@ def _null_problem(name: str, key: str) -> Problem:
 
 def render_config_templates(
     templates: Mapping[str, str], values: Mapping[str, str]
-) -> dict[str, str]:
+) -> tuple[dict[str, str], list[Problem]]:
     r"""Render every config template with ``values``, as Kuscia's agent renders them (spec §7).
 
     Args:
@@ -506,21 +518,24 @@ def render_config_templates(
             the agent's ``mergeDataMap`` does, and adds config-manager values as they are.
 
     Returns:
-        File name to rendered text, in the order of ``templates``.
+        File name to rendered text, in the order of ``templates``; and one warning per missing
+        key per template (the key renders ``""``). Problems have ``field``
+        ``spec.configTemplates[<file name>]`` and no source or resource: the caller fills
+        those in.
 
     Raises:
-        ValidationError: with one ``Problem`` per missing key (per template), unsupported
-            construct, path that finds nothing, or JSON-null value that breaks ``{{{.PATH}}}``,
-            across all templates. Each has ``field`` ``spec.configTemplates[<file name>]`` and
-            no source or resource: the caller fills those in.
+        ValidationError: with one ``Problem`` per unsupported construct, path that finds
+            nothing, or JSON-null value that breaks ``{{{.PATH}}}``, across all templates
+            (and the warnings).
 
     >>> render_config_templates({"a.conf": 'id={{.SERVING_ID}} port={{{.P.ports[0]}}}'},
     ...                         {"SERVING_ID": 'x"y', "P": '{"ports": [8080]}'})
-    {'a.conf': 'id=x\\"y port=8080'}
+    ({'a.conf': 'id=x\\"y port=8080'}, [])
     """
     root, nulls = _structures(values)
     checked = {name: _check(name, text, values, root, nulls) for name, text in templates.items()}
     problems = [problem for _, found in checked.values() for problem in found]
-    if problems:
+    if any(problem.severity == "error" for problem in problems):
         raise ValidationError(problems)
-    return {name: _render(tokens, values, root) for name, (tokens, _) in checked.items()}
+    rendered = {name: _render(tokens, values, root) for name, (tokens, _) in checked.items()}
+    return rendered, problems

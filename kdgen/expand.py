@@ -139,10 +139,12 @@ def _config_data(
         env.setdefault(name.upper(), value)
     values.update(env)
     try:
-        return render_config_templates(templates, values)
+        rendered, warnings = render_config_templates(templates, values)
     except ValidationError as err:
         problems.extend(_at(image, err.problems))
         return {}
+    problems.extend(_at(image, warnings))
+    return rendered
 
 
 def _party_env(ctx: PartyContext) -> Iterable[tuple[str, str]]:

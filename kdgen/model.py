@@ -64,6 +64,13 @@ ANNOTATION_SELF_CLUSTER_AS_INITIATOR = "kuscia.secretflow/self-cluster-as-initia
 ANNOTATION_INTERCONN_KUSCIA_PARTIES = "kuscia.secretflow/interconn-kuscia-parties"
 ANNOTATION_INTERCONN_SELF_PARTIES = "kuscia.secretflow/interconn-self-parties"
 
+ANNOTATION_KDGEN_KD_UID = "kdgen.kuscia.secretflow/kd-uid"
+"""kdgen's own KD annotation: the uid the ``kd-uid`` labels carry, pinned in the source file.
+
+``kdgen import`` moves a live KD's ``metadata.uid`` here, because the apiserver owns
+``metadata.uid`` and a GitOps source must not set it. Kuscia's controller ignores it.
+"""
+
 STICKY_SESSION_COOKIE = "KUSCIA_SESSION"
 STICKY_SESSION_TTL = "86400s"
 AFFINITY_MODE_NONE = "none"

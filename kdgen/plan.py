@@ -10,6 +10,7 @@ It never looks anything up: cluster facts arrive in the ``Inventory``.
 from __future__ import annotations
 
 import copy
+import re
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from kdgen.errors import Problem
 from kdgen.load import Document
 from kdgen.model import (
     ANNOTATION_AFFINITY_MODE,
+    ANNOTATION_KDGEN_KD_UID,
     APP_TYPE_SERVING,
     KUSCIA_CROSS_DOMAIN,
     LABEL_KUSCIA_DEPLOYMENT_APP_TYPE,
@@ -152,12 +154,14 @@ def plan_kusciadeployment(
         if party_plan is not None:
             planned.append(party_plan)
     problems.extend(_service_name_clashes(kd, planned))
+    uid, uid_problems = kd_uid(kd, inventory)
+    problems.extend(uid_problems)
     if any(p.severity == "error" for p in problems):
         return None, problems
     metadata = kd.body.get("metadata") or {}
     plan = KdPlan(
         kd=kd,
-        uid=inventory.kd_uids.get(kd.name) or default_kd_uid(kd.name),
+        uid=uid,
         initiator=spec["initiator"],
         input_config=spec["inputConfig"],
         app_type=(metadata.get("labels") or {}).get(LABEL_KUSCIA_DEPLOYMENT_APP_TYPE, ""),
@@ -165,6 +169,60 @@ def plan_kusciadeployment(
         parties=tuple(planned),
     )
     return plan, problems
+
+
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_LABEL_VALUE_MAX = 63
+
+
+def kd_uid(kd: Document, inventory: Inventory) -> tuple[str, list[Problem]]:
+    """Return the value of the KD's ``kd-uid`` labels, and any problem with the choice.
+
+    Kuscia's ``generateService``, ``generateConfigMap`` and ``generateDeployment`` label every
+    object (and the Deployment's immutable selector) with ``string(kd.UID)``. Offline, the
+    first of these that is set wins:
+
+    1. the KD's ``kdgen.kuscia.secretflow/kd-uid`` annotation (``kdgen import`` writes it);
+    2. the Inventory's ``kusciaDeployments[].uid`` for the KD's name;
+    3. the KD's own ``metadata.uid``, as a live export carries it (what Kuscia reads);
+    4. the stand-in ``default_kd_uid``.
+
+    The pins come before ``metadata.uid`` because they say what the existing objects' selectors
+    already carry; a KD deleted and re-created gets a new ``metadata.uid`` that Kuscia never
+    writes into existing Deployments (``updateDeployment`` leaves labels alone). When the given
+    sources disagree, a warning names the value kept.
+    """
+    metadata = kd.body.get("metadata") or {}
+    annotation = (metadata.get("annotations") or {}).get(ANNOTATION_KDGEN_KD_UID, "")
+    candidates = [
+        (f"metadata.annotations.{ANNOTATION_KDGEN_KD_UID}", annotation),
+        ("the Inventory's kusciaDeployments[].uid", inventory.kd_uids.get(kd.name, "")),
+        ("metadata.uid", str(metadata.get("uid") or "")),
+    ]
+    given = [(where, value) for where, value in candidates if value]
+    if not given:
+        return default_kd_uid(kd.name), []
+    (chosen_from, chosen), *others = given
+    problems = []
+    if len(chosen) > _LABEL_VALUE_MAX or not _LABEL_VALUE.fullmatch(chosen):
+        problems.append(
+            kd.problem(
+                chosen_from if chosen_from.startswith("metadata") else "metadata.name",
+                f"kd-uid {chosen!r} (from {chosen_from}) is not a valid label value: at most "
+                "63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit",
+            )
+        )
+    for where, value in others:
+        if value != chosen:
+            problems.append(
+                kd.problem(
+                    where if where.startswith("metadata") else "metadata.name",
+                    f"kd-uid {value!r} from {where} differs from {chosen!r} from {chosen_from}; "
+                    f"the kd-uid labels use {chosen!r}",
+                    severity="warning",
+                )
+            )
+    return chosen, problems
 
 
 def default_kd_uid(kd_name: str) -> str:

@@ -4,13 +4,17 @@ Pure. Kuscia's controller picks a random free number in 20000-32766 per port and
 result on the KD as the ``kuscia.secretflow/allocated-ports`` annotation; a pre-set annotation
 is reused verbatim. kdgen keeps that contract but makes the choice reproducible:
 
-* ``declared`` (default): each port uses the AppImage's ``port`` value, as the seed shows.
-* ``allocated``: KDs with a non-empty annotation keep its numbers verbatim. Every other KD,
-  taken in name order, gets numbers from a start derived from a SHA-256 of
-  ``<namespace>/<kd name>``, going up by one and skipping every number already used in that
-  namespace (the inventory's ``takenPorts``, pre-set annotations, earlier KDs of this run).
-  Parties of one KD that share a namespace get distinct numbers, unlike Kuscia's allocator
-  (spec §5: it restarts at the first number for each party).
+* In every mode, KDs with a non-empty annotation keep its numbers verbatim: they are the
+  numbers a running deployment uses and its partners dial.
+* ``declared`` (default): each other port uses the AppImage's ``port`` value, as the seed
+  shows; a port the AppImage gives no number (its reference example has none) is allocated
+  as below.
+* ``allocated``: every other port, KDs taken in name order, gets a number from a start
+  derived from a SHA-256 of ``<namespace>/<kd name>``, going up by one and skipping every
+  number already used in that namespace (the inventory's ``takenPorts``, pre-set
+  annotations, declared numbers, earlier KDs of this run). Parties of one KD that share a
+  namespace get distinct numbers, unlike Kuscia's allocator (spec §5: it restarts at the
+  first number for each party).
 
 Adding a KD can move the numbers of KDs that sort after it; ``kdgen pin-ports`` writes the
 numbers into the KD files as the annotation so they stay fixed in git.
@@ -47,34 +51,6 @@ class PortAssignment:
     problems: tuple[Problem, ...] = ()
 
 
-def assign_ports(plans: Sequence[KdPlan], inventory: Inventory, mode: PortMode) -> PortAssignment:
-    """Give every port of every self party its number, per ``mode``."""
-    if mode is PortMode.DECLARED:
-        return _declared(plans)
-    return _allocated(plans, inventory)
-
-
-def _declared(plans: Sequence[KdPlan]) -> PortAssignment:
-    numbers: dict[PartyKey, dict[str, int]] = {}
-    problems = []
-    for plan in plans:
-        for party in plan.self_parties:
-            numbers[(plan.name, party.index)] = party_numbers = {}
-            for port in party.ports:
-                if port.declared is None:
-                    problems.append(
-                        plan.kd.problem(
-                            party.field,
-                            f"port {port.name!r} of container {port.container!r} in AppImage "
-                            f"{party.app_image.name!r} has no port number; declare one or use "
-                            "--ports allocated",
-                        )
-                    )
-                else:
-                    party_numbers[port.name] = port.declared
-    return PortAssignment(numbers, {}, tuple(problems))
-
-
 class _Namespaces:
     """Which numbers are used in each namespace, and by whom."""
 
@@ -99,7 +75,15 @@ class _Namespaces:
         return "" if earlier == owner else earlier
 
 
-def _allocated(plans: Sequence[KdPlan], inventory: Inventory) -> PortAssignment:
+def assign_ports(plans: Sequence[KdPlan], inventory: Inventory, mode: PortMode) -> PortAssignment:
+    """Give every port of every self party its number, per ``mode``.
+
+    In both modes a KD's non-empty allocated-ports annotation is a fact about a running
+    deployment, so its numbers are used verbatim (Kuscia's ``allocatePorts`` reuses it and
+    ``fillAllocatedPorts`` fails a party it does not cover). Otherwise ``declared`` takes each
+    port's AppImage number and ``allocated`` ignores it; every port still without a number is
+    then allocated deterministically, KDs in name order.
+    """
     used = _Namespaces(inventory.taken_ports)
     numbers: dict[PartyKey, dict[str, int]] = {}
     annotations: dict[str, str] = {}
@@ -117,13 +101,30 @@ def _allocated(plans: Sequence[KdPlan], inventory: Inventory) -> PortAssignment:
             problems.extend(_use_preset(plan, entries, used, numbers))
         else:
             fresh.append(plan)
+    if mode is PortMode.DECLARED:
+        for plan in fresh:
+            _use_declared(plan, used, numbers)
     for plan in sorted(fresh, key=lambda p: p.name):
         error = _allocate(plan, used, numbers)
         if error:
             problems.append(_allocate_problem(plan, error))
-        else:
+        elif mode is PortMode.ALLOCATED:
             annotations[plan.name] = format_annotation(plan, numbers)
     return PortAssignment(numbers, annotations, tuple(problems))
+
+
+def _use_declared(plan: KdPlan, used: _Namespaces, numbers: dict[PartyKey, dict[str, int]]) -> None:
+    """Take each port's AppImage number and mark it used, so allocation avoids it.
+
+    Declared numbers may repeat across Deployments (each pod has its own IP), so a repeat is
+    not a problem here.
+    """
+    for party in plan.self_parties:
+        party_numbers = numbers.setdefault((plan.name, party.index), {})
+        for port in party.ports:
+            if port.declared is not None:
+                party_numbers[port.name] = port.declared
+                used.claim(party.domain_id, port.declared, f"{plan.name}/{party.deploy_name}")
 
 
 _GO_TYPES = {
@@ -276,13 +277,16 @@ def allocation_start(namespace: str, kd_name: str) -> int:
 
 
 def _allocate(plan: KdPlan, used: _Namespaces, numbers: dict[PartyKey, dict[str, int]]) -> str:
+    """Number every port of the KD's self parties that has no number yet."""
     low, high = PORT_RANGE
     cursors: dict[str, int] = {}
     for party in plan.self_parties:
-        party_numbers = numbers[(plan.name, party.index)] = {}
+        party_numbers = numbers.setdefault((plan.name, party.index), {})
         namespace = party.domain_id
         cursor = cursors.get(namespace, allocation_start(namespace, plan.name))
         for port in party.ports:
+            if port.name in party_numbers:
+                continue
             for step in range(high - low):
                 candidate = low + (cursor - low + step) % (high - low)
                 if used.is_free(namespace, candidate):

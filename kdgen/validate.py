@@ -8,7 +8,6 @@ Per-party rules that need the AppImage (template selection, ports) live in ``pla
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -248,13 +247,24 @@ def _check_party(kd: Document, i: int, party: Mapping[str, Any]) -> Iterable[Pro
             )
 
 
+INPUT_CONFIG_MAX_BYTES = 1 << 20
+"""The largest ``inputConfig`` kdgen accepts (UTF-8 bytes).
+
+Kuscia passes any string through as ``INPUT_CONFIG`` (its own ``reconcile_test.go`` uses
+``"test"``) and checks no size, but the value is copied into the KD and into every container
+of every Deployment, and the apiserver refuses objects over about 1.5 MiB.
+"""
+
+
 def _check_input_config(kd: Document, input_config: str) -> Iterable[Problem]:
-    if not input_config:
-        return
-    try:
-        json.loads(input_config)
-    except ValueError as err:
-        yield kd.problem("spec.inputConfig", f"inputConfig must be JSON: {err}")
+    size = len(input_config.encode("utf-8", "surrogatepass"))
+    if size > INPUT_CONFIG_MAX_BYTES:
+        yield kd.problem(
+            "spec.inputConfig",
+            f"inputConfig is {size} bytes; kdgen accepts at most {INPUT_CONFIG_MAX_BYTES}, as "
+            "every container of every Deployment carries it and the apiserver stores objects "
+            "of at most about 1.5 MiB",
+        )
 
 
 def _inventory(doc: Document) -> Inventory:

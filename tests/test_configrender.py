@@ -91,7 +91,10 @@ SEED_VALUES = {
 
 
 def test_seed_template_renders_valid_json() -> None:
-    rendered = render_config_templates({"serving-config.conf": SEED_TEMPLATE}, SEED_VALUES)
+    rendered, warnings = render_config_templates(
+        {"serving-config.conf": SEED_TEMPLATE}, SEED_VALUES
+    )
+    assert warnings == []
 
     text = rendered["serving-config.conf"]
     # Quote escapes '"' and '\' and turns newline and tab into \n and \t: for values without
@@ -200,11 +203,11 @@ RENDER_CASES = [
 
 @pytest.mark.parametrize(("template", "values", "want"), RENDER_CASES)
 def test_render(template: str, values: dict[str, str], want: str) -> None:
-    assert render_config_templates({"t.conf": template}, values) == {"t.conf": want}
+    assert render_config_templates({"t.conf": template}, values) == ({"t.conf": want}, [])
 
 
 def test_output_keeps_template_order() -> None:
-    rendered = render_config_templates({"b.conf": "{{.A}}", "a.conf": "x"}, {"A": "1"})
+    rendered, _ = render_config_templates({"b.conf": "{{.A}}", "a.conf": "x"}, {"A": "1"})
 
     assert list(rendered.items()) == [("b.conf", "1"), ("a.conf", "x")]
 
@@ -218,7 +221,10 @@ LISTS = '{"arr":[10,20,30],"big":1e21,"L":[{"n":"a"},null,{"n":"b","v":1}]}'
 
 
 def missing(template: str, key: str, hint: str = HINT) -> str:
-    return f'template "{template}": key "{key}" is not defined ({hint})'
+    return (
+        f'template "{template}": key "{key}" is not defined, rendered as "" as the Kuscia '
+        f"agent does ({hint})"
+    )
 
 
 def unsupported(source: str, why: str = "") -> str:
@@ -227,44 +233,6 @@ def unsupported(source: str, why: str = "") -> str:
 
 
 PROBLEM_CASES = [
-    # The agent renders a missing key as "" (missingkey=zero); kdgen reports each missing key
-    # once per template, in order of first use, across all templates.
-    pytest.param(
-        {
-            "serving-config.conf": (
-                "{{.SERVING_ID}} {{.SERVING_LOGGING_CONFIG}} {{.SERVING_LOGGING_CONFIG}} "
-                "{{{.SERVING_OSS_META.bucket}}}"
-            ),
-            "logging-config.conf": "{{ .SERVING_LOGGING_CONFIG }}",
-        },
-        {"SERVING_ID": "s"},
-        [
-            missing("serving-config.conf", "SERVING_LOGGING_CONFIG"),
-            missing("serving-config.conf", "SERVING_OSS_META"),
-            missing("logging-config.conf", "SERVING_LOGGING_CONFIG"),
-        ],
-        id="missing-keys-all-reported",
-    ),
-    # "[.B.i]" reads B from the root: both heads are keys the path needs.
-    pytest.param(
-        {"t.conf": "{{{.A.x[.B.i]}}}"},
-        {},
-        [missing("t.conf", "A"), missing("t.conf", "B")],
-        id="missing-computed-index-key",
-    ),
-    # mergeDataMap uppercases data keys, not the template's: {{.serving_id}} never matches.
-    pytest.param(
-        {"t.conf": "{{.serving_id}}"},
-        {"SERVING_ID": "s"},
-        [
-            missing(
-                "t.conf",
-                "serving_id",
-                f'{HINT}; env names are uppercase, did you mean "SERVING_ID"?',
-            )
-        ],
-        id="lowercase-key-hint",
-    ),
     # Go runs these (or fails on them); kdgen supports only the subset Kuscia's images use.
     pytest.param(
         {"t.conf": "{{if .A}}x{{end}}"},
@@ -371,6 +339,82 @@ PROBLEM_CASES = [
 ]
 
 
+MISSING_CASES = [
+    # The agent's renderConfig executes with missingkey=zero: a missing key renders "" (and its
+    # kusciaQueryValue gives "" for nothing). kdgen does the same and warns once per template
+    # and key, in order of first use, across all templates.
+    pytest.param(
+        {
+            "serving-config.conf": (
+                "{{.SERVING_ID}} {{.SERVING_LOGGING_CONFIG}} {{.SERVING_LOGGING_CONFIG}} "
+                "[{{{.SERVING_OSS_META.bucket}}}]"
+            ),
+            "logging-config.conf": "<{{ .SERVING_LOGGING_CONFIG }}>",
+        },
+        {"SERVING_ID": "s"},
+        {"serving-config.conf": "s   []", "logging-config.conf": "<>"},
+        [
+            missing("serving-config.conf", "SERVING_LOGGING_CONFIG"),
+            missing("serving-config.conf", "SERVING_OSS_META"),
+            missing("logging-config.conf", "SERVING_LOGGING_CONFIG"),
+        ],
+        id="missing-keys-all-reported",
+    ),
+    # "[.B.i]" reads B from the root: both heads are keys the path needs.
+    pytest.param(
+        {"t.conf": "[{{{.A.x[.B.i]}}}]"},
+        {},
+        {"t.conf": "[]"},
+        [missing("t.conf", "A"), missing("t.conf", "B")],
+        id="missing-computed-index-key",
+    ),
+    # mergeDataMap uppercases data keys, not the template's: {{.serving_id}} never matches.
+    pytest.param(
+        {"t.conf": "[{{.serving_id}}]"},
+        {"SERVING_ID": "s"},
+        {"t.conf": "[]"},
+        [
+            missing(
+                "t.conf",
+                "serving_id",
+                f'{HINT}; env names are uppercase, did you mean "SERVING_ID"?',
+            )
+        ],
+        id="lowercase-key-hint",
+    ),
+    # Keys are looked up in the data only, never as Python attributes.
+    pytest.param(
+        {"t.conf": "[{{.__class__}}]"},
+        {},
+        {"t.conf": "[]"},
+        [missing("t.conf", "__class__")],
+        id="dunder-key-missing",
+    ),
+    pytest.param(
+        {"t.conf": "[{{{.__globals__.os}}}]"},
+        {},
+        {"t.conf": "[]"},
+        [missing("t.conf", "__globals__")],
+        id="dunder-path-missing",
+    ),
+]
+
+
+@pytest.mark.parametrize(("templates", "values", "want", "warnings"), MISSING_CASES)
+def test_missing_keys_render_empty_with_a_warning(
+    templates: dict[str, str], values: dict[str, str], want: dict[str, str], warnings: list[str]
+) -> None:
+    rendered, found = render_config_templates(templates, values)
+    assert rendered == want
+    assert [(p.message, p.severity) for p in found] == [(w, "warning") for w in warnings]
+
+
+def test_missing_keys_are_warned_beside_errors() -> None:
+    with pytest.raises(ValidationError) as caught:
+        render_config_templates({"t.conf": "{{.A}} {{if .B}}"}, {})
+    assert [p.severity for p in caught.value.problems] == ["error", "warning"]
+
+
 @pytest.mark.parametrize(("templates", "values", "want"), PROBLEM_CASES)
 def test_problems(templates: dict[str, str], values: dict[str, str], want: list[str]) -> None:
     with pytest.raises(ValidationError) as caught:
@@ -380,21 +424,26 @@ def test_problems(templates: dict[str, str], values: dict[str, str], want: list[
 
 
 def test_problem_is_located_for_the_caller() -> None:
-    with pytest.raises(ValidationError) as caught:
-        render_config_templates({"serving-config.conf": "{{.SERVING_LOGGING_CONFIG}}"}, {})
+    rendered = render_config_templates({"serving-config.conf": "{{.SERVING_LOGGING_CONFIG}}"}, {})
 
-    assert caught.value.problems == (
-        Problem(
-            'template "serving-config.conf": key "SERVING_LOGGING_CONFIG" is not defined '
-            "(set it in the inventory's spec.templateValues)",
-            field="spec.configTemplates[serving-config.conf]",
-        ),
+    assert rendered == (
+        {"serving-config.conf": ""},
+        [
+            Problem(
+                'template "serving-config.conf": key "SERVING_LOGGING_CONFIG" is not defined, '
+                'rendered as "" as the Kuscia agent does (set it in the inventory\'s '
+                "spec.templateValues)",
+                field="spec.configTemplates[serving-config.conf]",
+                severity="warning",
+            )
+        ],
     )
 
 
 def test_json_null_is_fine_without_triple_braces() -> None:
     # Only the kuscia helper builds the structure map; {{.KEY}} just quotes the text.
-    assert render_config_templates({"t.conf": "{{.N}}"}, {"N": " null "}) == {"t.conf": " null "}
+    rendered = render_config_templates({"t.conf": "{{.N}}"}, {"N": " null "})
+    assert rendered == ({"t.conf": " null "}, [])
 
 
 # --- Jinja2 never sees template text -------------------------------------------------------
@@ -428,7 +477,7 @@ LITERAL_CASES = [
 
 @pytest.mark.parametrize(("template", "values", "want"), LITERAL_CASES)
 def test_template_text_stays_literal(template: str, values: dict[str, str], want: str) -> None:
-    assert render_config_templates({"t.conf": template}, values) == {"t.conf": want}
+    assert render_config_templates({"t.conf": template}, values) == ({"t.conf": want}, [])
 
 
 SANDBOX_CASES = [
@@ -437,10 +486,6 @@ SANDBOX_CASES = [
         {},
         unsupported("\"{{ ''.__class__.__mro__[1].__subclasses__() }}\""),
         id="jinja-expression-rejected",
-    ),
-    pytest.param("{{.__class__}}", {}, missing("t.conf", "__class__"), id="dunder-key-missing"),
-    pytest.param(
-        "{{{.__globals__.os}}}", {}, missing("t.conf", "__globals__"), id="dunder-path-missing"
     ),
     pytest.param(
         "{{{.V.__class__}}}",

@@ -567,21 +567,64 @@ def test_plan_is_serving_only_for_serving(labels: Any, want: bool) -> None:
     assert ok_plan(kd(labels=labels)).is_serving is want
 
 
+UID_ANNOTATION = "kdgen.kuscia.secretflow/kd-uid"
+STAND_IN = str(uuid.uuid5(uuid.UUID("6f0b1c7e-4d52-5a8e-9c1d-2b7f3e9a0c44"), "cross-domain/kd"))
+
+
 @pytest.mark.parametrize(
-    ("inventory", "want"),
+    ("metadata", "inventory", "want"),
     [
+        pytest.param({}, Inventory(kd_uids={"kd": "inv-uid"}), "inv-uid", id="inventory"),
+        pytest.param({}, Inventory(kd_uids={"other": "x"}), STAND_IN, id="uuid5-stand-in"),
+        pytest.param({"uid": "live-uid"}, Inventory(), "live-uid", id="metadata-uid"),
         pytest.param(
-            Inventory(kd_uids={"kd": "0f6c1cbe-real-uid"}), "0f6c1cbe-real-uid", id="inventory"
+            {"uid": "live-uid", "annotations": {UID_ANNOTATION: "pinned"}},
+            Inventory(kd_uids={"kd": "inv-uid"}),
+            "pinned",
+            id="annotation-first",
         ),
         pytest.param(
-            Inventory(kd_uids={"other": "x"}),
-            str(uuid.uuid5(uuid.UUID("6f0b1c7e-4d52-5a8e-9c1d-2b7f3e9a0c44"), "cross-domain/kd")),
-            id="uuid5-of-cross-domain-name",
+            {"uid": "live-uid"},
+            Inventory(kd_uids={"kd": "inv-uid"}),
+            "inv-uid",
+            id="then-inventory",
         ),
     ],
 )
-def test_plan_uid(inventory: Inventory, want: str) -> None:
-    assert ok_plan(kd(), inventory=inventory).uid == want
+def test_plan_uid(metadata: dict[str, Any], inventory: Inventory, want: str) -> None:
+    """The value Kuscia's generateService/ConfigMap/Deployment put in kd-uid: ``kd.UID``.
+
+    Offline, the pins (annotation, Inventory) come before the export's ``metadata.uid``.
+    """
+    assert ok_plan(kd(**metadata), inventory=inventory).uid == want
+
+
+def test_plan_uid_sources_that_disagree_warn() -> None:
+    body = kd(uid="live-uid", annotations={UID_ANNOTATION: "pinned"})
+    plan, problems = plan_of(body, inventory=Inventory(kd_uids={"kd": "pinned"}))
+    assert plan is not None
+    assert plan.uid == "pinned"
+    assert problems == [
+        kd_problem(
+            "metadata.uid",
+            "kd-uid 'live-uid' from metadata.uid differs from 'pinned' from "
+            f"metadata.annotations.{UID_ANNOTATION}; the kd-uid labels use 'pinned'",
+            severity="warning",
+        )
+    ]
+
+
+def test_plan_uid_must_be_a_label_value() -> None:
+    plan, problems = plan_of(kd(annotations={UID_ANNOTATION: "not a uid!"}))
+    assert plan is None
+    assert problems == [
+        kd_problem(
+            f"metadata.annotations.{UID_ANNOTATION}",
+            f"kd-uid 'not a uid!' (from metadata.annotations.{UID_ANNOTATION}) is not a valid "
+            "label value: at most 63 letters, digits, '-', '_' and '.', starting and ending "
+            "with a letter or digit",
+        )
+    ]
 
 
 def test_default_kd_uid_is_stable_and_per_name() -> None:

@@ -81,23 +81,43 @@ def test_declared_uses_appimage_numbers_for_self_parties_only() -> None:
     )
 
 
-def test_declared_reports_a_port_without_number() -> None:
+def test_declared_allocates_a_port_without_number() -> None:
+    """The AppImage reference document's own example declares ports with no number.
+
+    Kuscia's ``allocatePorts`` numbers every port of a self party; under ``--ports declared``
+    kdgen keeps the declared ones and numbers the rest as ``--ports allocated`` would.
+    """
     image = app_image("img", template("t", "", container("c", port("grpc"), port("http", 80))))
     [plan] = plans(named_kd("kd"), image=image)
-    assert assign_ports([plan], Inventory(), PortMode.DECLARED) == PortAssignment(
-        {("kd", 0): {"http": 80}},
-        {},
-        (
-            Problem(
-                "port 'grpc' of container 'c' in AppImage 'img' has no port number; declare one "
-                "or use --ports allocated",
-                source="kd.yaml",
-                doc_index=1,
-                resource="KusciaDeployment cross-domain/kd",
-                field="spec.parties[0]",
-            ),
-        ),
+    assignment = assign_ports([plan], Inventory(), PortMode.DECLARED)
+    start = allocation_start("alice", "kd")
+    assert assignment == PortAssignment({("kd", 0): {"http": 80, "grpc": start}}, {}, ())
+    assert assignment == assign_ports([plan], Inventory(), PortMode.DECLARED)
+
+
+def test_declared_allocation_skips_declared_and_taken_numbers() -> None:
+    start = allocation_start("alice", "kd")
+    image = app_image(
+        "img", template("t", "", container("c", port("grpc"), port("http", start), port("x")))
     )
+    [plan] = plans(named_kd("kd"), image=image)
+    inventory = Inventory(taken_ports={"alice": frozenset({start + 1})})
+    assert numbers(assign_ports([plan], inventory, PortMode.DECLARED)) == {
+        ("kd", 0): {"http": start, "grpc": start + 2, "x": start + 3}
+    }
+
+
+def test_declared_allocation_steps_over_another_kds_declared_number() -> None:
+    start = allocation_start("alice", "a")
+    declared = app_image("img", template("t", "", container("c", port("http", start))))
+    missing = app_image("img", template("t", "", container("c", port("grpc"))))
+    # "b" sorts after "a", but every declared number is known before any allocation.
+    assignment = assign_ports(
+        [ok_plan(named_kd("a"), missing), ok_plan(named_kd("b"), declared)],
+        Inventory(),
+        PortMode.DECLARED,
+    )
+    assert numbers(assignment) == {("a", 0): {"grpc": start + 1}, ("b", 0): {"http": start}}
 
 
 # --- allocation_start -------------------------------------------------------------------------
@@ -227,7 +247,12 @@ def test_allocated_partner_parties_get_no_numbers() -> None:
 # --- allocated: the pre-set annotation --------------------------------------------------------
 
 
-def test_preset_annotation_is_used_verbatim() -> None:
+@pytest.mark.parametrize("mode", list(PortMode))
+def test_preset_annotation_is_used_verbatim(mode: PortMode) -> None:
+    """Kuscia's ``allocatePorts``: a non-empty annotation is reused, whatever the AppImage says.
+
+    It is a fact about a running deployment, so it wins under ``--ports declared`` too.
+    """
     preset = (
         '[{"domainID":"alice","namedPort":{"brpc-builtin":10002,"internal":10001,'
         '"service":10000,"unused":1}},'
@@ -236,7 +261,7 @@ def test_preset_annotation_is_used_verbatim() -> None:
         '"brpc-builtin":30213}}]'
     )
     [plan] = plans(named_kd("kd", party("alice"), party("bob", "host"), preset=preset))
-    assignment = assign_ports([plan], Inventory(), PortMode.ALLOCATED)
+    assignment = assign_ports([plan], Inventory(), mode)
     assert assignment == PortAssignment(
         {
             ("kd", 0): {"service": 10000, "internal": 10001, "brpc-builtin": 10002},
@@ -340,9 +365,11 @@ def test_empty_preset_means_allocate(preset: str) -> None:
         ),
     ],
 )
-def test_preset_annotation_problems(preset: str, detail: str) -> None:
+@pytest.mark.parametrize("mode", list(PortMode))
+def test_preset_annotation_problems(preset: str, detail: str, mode: PortMode) -> None:
+    """``allocatePorts`` and ``fillAllocatedPorts`` failures, in both port modes."""
     [plan] = plans(named_kd("kd", preset=preset))
-    assignment = assign_ports([plan], Inventory(), PortMode.ALLOCATED)
+    assignment = assign_ports([plan], Inventory(), mode)
     assert assignment.problems == (allocate_problem("kd", detail),)
 
 

@@ -179,15 +179,16 @@ def without(body: dict[str, Any], *path: str) -> dict[str, Any]:
             id="role-makes-name-too-long",
         ),
         pytest.param(
-            with_spec(kd(), inputConfig="{not json"),
+            with_spec(kd(), inputConfig="é" * (2**19) + "x"),
             [
                 on_kd(
                     "spec.inputConfig",
-                    "inputConfig must be JSON: Expecting property name enclosed in double "
-                    "quotes: line 1 column 2 (char 1)",
+                    "inputConfig is 1048577 bytes; kdgen accepts at most 1048576, as every "
+                    "container of every Deployment carries it and the apiserver stores objects "
+                    "of at most about 1.5 MiB",
                 )
             ],
-            id="input-config-not-json",
+            id="input-config-over-1-mib-of-utf8",
         ),
         pytest.param(
             {**kd(), "metadata": {"name": "kd", "namespace": "alice"}},
@@ -272,7 +273,9 @@ def test_kd_defined_twice() -> None:
 
 
 def test_every_problem_of_every_kd_is_reported() -> None:
-    bad = with_spec(kd(party("alice", serviceNamePrefix="-x")), inputConfig="nope", initiator="z")
+    bad = with_spec(
+        kd(party("alice", serviceNamePrefix="-x")), inputConfig="x" * (2**20 + 1), initiator="z"
+    )
     result = checked(bad, with_spec(kd(), parties=[]))
     assert [(p.doc_index, p.field, p.reason) for p in result.problems] == [
         (1, "spec.initiator", "ValidateFailed"),
@@ -281,6 +284,20 @@ def test_every_problem_of_every_kd_is_reported() -> None:
         (2, "spec.parties", "ValidateFailed"),
         (2, "metadata.name", ""),
     ]
+
+
+@pytest.mark.parametrize(
+    "input_config",
+    [
+        pytest.param("test", id="plain-text-as-in-kuscia-reconcile-test"),
+        pytest.param("{not json", id="broken-json"),
+        pytest.param("x" * 2**20, id="exactly-1-mib"),
+    ],
+)
+def test_input_config_is_any_string(input_config: str) -> None:
+    """Kuscia's ``validate`` (controller.go) never parses inputConfig; it becomes INPUT_CONFIG
+    verbatim (``generateDeployment``), and ``reconcile_test.go`` uses the plain text "test"."""
+    assert checked(with_spec(kd(), inputConfig=input_config)).problems == ()
 
 
 def test_valid_kd_is_defaulted_and_passes() -> None:
