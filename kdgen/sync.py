@@ -56,6 +56,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from kdgen.controller.prune import PRUNE_KINDS, plan_prune
+from kdgen.controller.prune import selector as prune_selector
 from kdgen.errors import ClusterError, KdgenError, Problem
 from kdgen.model import (
     KD_PLURAL,
@@ -64,7 +66,6 @@ from kdgen.model import (
     KUSCIA_CROSS_DOMAIN,
     KUSCIA_GROUP,
     LABEL_KUSCIA_DEPLOYMENT_NAME,
-    LABEL_OWNER_NAMESPACE,
     Reason,
 )
 from kdgen.naming import generate_deployment_name
@@ -90,7 +91,6 @@ SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/
 _REQUEST_TIMEOUT = (5.0, 30.0)
 _WATCH_SECONDS = 290
 _RETRY_MIN, _RETRY_MAX, _RETRY_FORBIDDEN = 0.2, 2.0, 30.0
-_PRUNE_KINDS = ("Service", "Deployment", "ConfigMap")  # Kuscia's clean-up order
 
 Outcome = Literal["unchanged", "patched", "problem", "failed", "gone", "skipped"]
 
@@ -104,6 +104,7 @@ class SyncOptions:
         partner_domains: domains hosted by another cluster: not read, not diagnosed.
         dry_run: print the patches (and deletions) as JSON on ``out`` instead of sending them.
         prune: delete Services, ConfigMaps and Deployments labelled for a KD that is gone.
+        prune_gitops_managed: let ``prune`` delete objects a GitOps tool manages, too.
         conflict_retries: how often a 409 is answered by re-reading the KD and retrying.
     """
 
@@ -111,6 +112,7 @@ class SyncOptions:
     partner_domains: frozenset[str] = frozenset()
     dry_run: bool = False
     prune: bool = False
+    prune_gitops_managed: bool = False
     conflict_retries: int = 5
 
 
@@ -148,6 +150,7 @@ class SyncReport:
     pruned: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
     dry_run: bool = False
+    kept: tuple[str, ...] = ()
 
     @property
     def is_ok(self) -> bool:
@@ -170,6 +173,11 @@ class SyncReport:
         lines.append(f"status-sync: {total} KusciaDeployments: {counted or 'none'}{note}")
         if self.pruned:
             lines.append(f"status-sync: pruned {len(self.pruned)} objects{note}")
+        if self.kept:
+            lines.append(
+                f"status-sync: kept {len(self.kept)} objects of gone KusciaDeployments that a "
+                "GitOps tool or an owner reference manages (--prune-gitops-managed deletes them)"
+            )
         return lines
 
 
@@ -716,56 +724,83 @@ def run_once(cluster: Cluster, options: SyncOptions, *, out: TextIO) -> SyncRepo
     kds.sort(key=_name)
     observation = observe(cluster, kds, options)
     results = tuple(sync_kd(cluster, kd, observation, options, out=out) for kd in kds)
-    pruned: tuple[str, ...] = ()
-    errors: tuple[str, ...] = ()
+    pruned = PruneOutcome()
     if options.prune:
-        pruned, errors = prune(cluster, {_name(kd) for kd in kds}, options, out=out)
-    return SyncReport(options.kd_namespace, results, pruned, errors, options.dry_run)
+        pruned = prune(cluster, {_name(kd) for kd in kds}, options, out=out)
+    return SyncReport(
+        options.kd_namespace,
+        results,
+        pruned.deleted,
+        pruned.errors,
+        options.dry_run,
+        kept=pruned.kept,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PruneOutcome:
+    """What a prune pass did: deleted (or would delete), kept as managed, and the errors."""
+
+    deleted: tuple[str, ...] = ()
+    kept: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
 
 
 def prune(
     cluster: Cluster, kd_names: set[str], options: SyncOptions, *, out: TextIO
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
+) -> PruneOutcome:
     """Delete the objects labelled for KDs that no longer exist, as Kuscia's clean-up does.
 
-    Kuscia's selector is ``kd-name=<name>,owner_namespace=cross-domain`` (no UID). Before
-    deleting anything for a KD name, the KD is read once more, so a KD created since the list
-    keeps its objects. Returns the deleted (or, under ``dry_run``, to-be-deleted) objects and
-    the errors met.
+    Kuscia's selector is ``kd-name=<name>,owner_namespace=cross-domain`` (no UID). What may be
+    deleted is decided by ``kdgen.controller.prune``: objects a GitOps tool manages are kept
+    (unless ``options.prune_gitops_managed``), and nothing is deleted when ``kd_names`` is
+    empty but labelled objects exist. Before deleting anything for a KD name, the KD is read
+    once more, so a KD created since the list keeps its objects.
     """
-    selector = f"{LABEL_OWNER_NAMESPACE}={options.kd_namespace},{LABEL_KUSCIA_DEPLOYMENT_NAME}"
-    orphans: dict[str, list[tuple[str, str, str]]] = {}
+    labelled: list[tuple[str, dict[str, Any]]] = []
     errors: list[str] = []
-    for kind in _PRUNE_KINDS:
+    for kind in PRUNE_KINDS:
         try:
-            found = cluster.list_labelled(kind, selector)
+            found = cluster.list_labelled(kind, prune_selector(options.kd_namespace))
         except ClusterError as exc:
             errors.append(f"prune: {exc}")
             continue
-        for obj in found:
-            metadata = obj.get("metadata") or {}
-            owner = str((metadata.get("labels") or {}).get(LABEL_KUSCIA_DEPLOYMENT_NAME, ""))
-            if owner not in kd_names:
-                target = (kind, str(metadata.get("namespace", "")), str(metadata.get("name", "")))
-                orphans.setdefault(owner, []).append(target)
+        labelled.extend((kind, obj) for obj in found)
+    if errors:
+        return PruneOutcome(errors=tuple(errors))  # a partial listing must not decide
+    plan = plan_prune(
+        labelled,
+        kd_names,
+        kd_namespace=options.kd_namespace,
+        include_managed=options.prune_gitops_managed,
+    )
+    if plan.refused:
+        return PruneOutcome(errors=(f"prune: {plan.refused}",))
+    for target, who in plan.kept:
+        log.info("prune: kept %s (KD %s is gone): managed by %s", target.resource, target.kd, who)
+        if options.dry_run:
+            _print_json(out, {"action": "keep", "resource": target.resource, "kd": target.kd,
+                              "managedBy": who})  # fmt: skip
     done: list[str] = []
-    for owner in sorted(orphans):
-        if _kd_exists(cluster, options.kd_namespace, owner, errors):
+    checked: dict[str, bool] = {}
+    for target in plan.delete:
+        if target.kd not in checked:
+            checked[target.kd] = _kd_exists(cluster, options.kd_namespace, target.kd, errors)
+        if checked[target.kd]:
             continue
-        for kind, namespace, name in orphans[owner]:
-            resource = f"{kind} {namespace}/{name}"
-            if options.dry_run:
-                _print_json(out, {"action": "delete", "resource": resource, "kd": owner})
-                done.append(resource)
-                continue
-            try:
-                cluster.delete(kind, namespace, name)
-            except ClusterError as exc:
-                errors.append(f"prune: {exc}")
-                continue
-            log.info("pruned %s (KusciaDeployment %s is gone)", resource, owner)
-            done.append(resource)
-    return tuple(done), tuple(errors)
+        if options.dry_run:
+            _print_json(out, {"action": "delete", "resource": target.resource, "kd": target.kd})
+            done.append(target.resource)
+            continue
+        try:
+            cluster.delete(target.kind, target.namespace, target.name)
+        except ClusterError as exc:
+            errors.append(f"prune: {exc}")
+            continue
+        log.info("pruned %s (KusciaDeployment %s is gone)", target.resource, target.kd)
+        done.append(target.resource)
+    kept = tuple(target.resource for target, _ in plan.kept)
+    return PruneOutcome(tuple(done), kept, tuple(errors))
 
 
 def _kd_exists(cluster: Cluster, namespace: str, name: str, errors: list[str]) -> bool:
@@ -1260,8 +1295,8 @@ class WatchController:
             if self._prune_due and self._may_write() and self._kds.synced.is_set():
                 self._prune_due = False
                 kd_names = {_name(kd) for kd in self._kds.items()}
-                _, errors = prune(self._cluster, kd_names, self._options, out=self._out)
-                for error in errors:
+                outcome = prune(self._cluster, kd_names, self._options, out=self._out)
+                for error in outcome.errors:
                     self.metrics.errors.labels("prune").inc()
                     log.warning("%s", error)
 

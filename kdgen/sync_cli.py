@@ -59,6 +59,12 @@ _EXTRA_MODULES = ("kubernetes", "prometheus_client", "urllib3")
     help="Delete Services, ConfigMaps and Deployments labelled for a KD that no longer exists.",
 )
 @click.option(
+    "--prune-gitops-managed",
+    is_flag=True,
+    help="With --prune, also delete objects that Argo CD or Flux manages (their tracking "
+    "labels or annotation) or that have an owner reference; normally the GitOps tool prunes.",
+)
+@click.option(
     "--conflict-retries",
     type=click.IntRange(0, 100),
     default=5,
@@ -114,6 +120,7 @@ def status_sync(**params: Any) -> None:
         partner_domains=frozenset(params["partner_domains"]),
         dry_run=bool(params["dry_run"]),
         prune=bool(params["prune"]),
+        prune_gitops_managed=bool(params["prune_gitops_managed"]),
         conflict_retries=int(params["conflict_retries"]),
     )
     try:
@@ -153,6 +160,8 @@ def _extra_missing(exc: ImportError) -> Exception:
 def _check_usage(params: dict[str, Any], *, once: bool) -> None:
     if once and params["leader_election"]:
         raise click.UsageError("--leader-election needs --watch")
+    if params["prune_gitops_managed"] and not params["prune"]:
+        raise click.UsageError("--prune-gitops-managed needs --prune")
     if params["renew_deadline"] >= params["lease_duration"]:
         raise click.UsageError("--renew-deadline must be shorter than --lease-duration")
     if params["retry_period"] >= params["renew_deadline"]:

@@ -589,6 +589,72 @@ def test_prune_deletes_only_objects_of_vanished_kds(scenario: Scenario) -> None:
         assert cluster.request("GET", scenario.deployment_path(domain))[0] == 200
 
 
+def test_prune_leaves_gitops_managed_objects_alone(scenario: Scenario) -> None:
+    """Issue 9 item 2: Argo CD's and Flux's objects, and owned ones, survive --prune."""
+    cluster, owner = scenario.cluster, scenario.kd_namespace
+    labels = {LABEL_KUSCIA_DEPLOYMENT_NAME: "vanished", LABEL_OWNER_NAMESPACE: owner}
+    configmaps = f"/api/v1/namespaces/{scenario.alice}/configmaps"
+    holder = api(cluster, "POST", configmaps, {"metadata": {"name": "holder"}})
+    reference = {"apiVersion": "v1", "kind": "ConfigMap", "name": "holder",
+                 "uid": holder["metadata"]["uid"]}  # fmt: skip
+    managed: dict[str, dict[str, Any]] = {
+        "argo-label": {"labels": {**labels, "app.kubernetes.io/instance": "serving"}},
+        "argo-annotation": {
+            "labels": labels,
+            "annotations": {"argocd.argoproj.io/tracking-id": "serving:/ConfigMap:x/argo"},
+        },
+        "flux": {"labels": {**labels, "kustomize.toolkit.fluxcd.io/name": "serving-alice"}},
+        "owned": {"labels": labels, "ownerReferences": [reference]},
+    }
+    for name, metadata in managed.items():
+        api(cluster, "POST", configmaps, {"metadata": {"name": name, **metadata}})
+    api(cluster, "POST", configmaps, {"metadata": {"name": "plain", "labels": labels}})
+    path = f"{configmaps}/{{}}".format
+
+    result = scenario.sync("--once", "--prune")
+    assert result.returncode == 0, result.stderr
+    assert "pruned 1 objects" in result.stderr
+    assert "kept 4 objects" in result.stderr
+    assert cluster.request("GET", path("plain"))[0] == 404
+    assert [cluster.request("GET", path(name))[0] for name in managed] == [200] * 4
+
+    told = scenario.sync("--once", "--prune", "--prune-gitops-managed")
+    assert told.returncode == 0, told.stderr
+    assert "pruned 4 objects" in told.stderr
+    assert [cluster.request("GET", path(name))[0] for name in managed] == [404] * 4
+    assert cluster.request("GET", path("holder"))[0] == 200  # not labelled: never a candidate
+
+
+def test_prune_refuses_when_no_kd_exists_but_labelled_objects_do(crds: Cluster) -> None:
+    """An empty KD namespace (wrong context or --kd-namespace) must not delete anything."""
+    tag = secrets.token_hex(3)
+    empty, domain = f"e2e-empty-{tag}", f"e2e-domain-{tag}"
+    for namespace in (empty, domain):
+        create_namespace(crds, namespace)
+    try:
+        labels = {LABEL_KUSCIA_DEPLOYMENT_NAME: "serving", LABEL_OWNER_NAMESPACE: empty}
+        api(crds, "POST", DEPLOYMENTS.format(namespace=domain),
+            deployment_manifest("serving", domain, "serving", empty))  # fmt: skip
+        service = f"/api/v1/namespaces/{domain}/services"
+        api(crds, "POST", service, {
+            "metadata": {"name": "serving-http", "labels": labels},
+            "spec": {"clusterIP": "None", "ports": [{"name": "http", "port": 80}]},
+        })  # fmt: skip
+        result = run_sync(crds.kubeconfig, f"--kd-namespace={empty}", "--once", "--prune")
+        assert result.returncode == 1
+        lines = result.stderr.strip().splitlines()
+        assert lines[0].startswith(
+            f"prune: refusing to prune: no KusciaDeployment in namespace {empty}, but 2 objects"
+            " are labelled for one (wrong context or --kd-namespace?)"
+        )
+        assert lines[1:] == ["status-sync: 0 KusciaDeployments: none"]
+        assert crds.request("GET", DEPLOYMENTS.format(namespace=domain) + "/serving")[0] == 200
+        assert crds.request("GET", f"{service}/serving-http")[0] == 200
+    finally:
+        for namespace in (empty, domain):
+            crds.request("DELETE", f"/api/v1/namespaces/{namespace}")
+
+
 # --- 409: another writer between read and patch -----------------------------------------------
 
 
