@@ -191,6 +191,11 @@ class Inventory:
         """Return the facts for ``domain_id``; an unlisted domain is self."""
         return self.domains.get(domain_id, DomainFacts())
 
+    @property
+    def partner_domains(self) -> frozenset[str]:
+        """The domains marked ``role: partner`` (``kdgen.parties`` decides self from these)."""
+        return frozenset(d for d, facts in self.domains.items() if facts.is_partner)
+
 
 # --- raw object shapes --------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from kdgen.errors import Problem
+from kdgen.kusciamessages import kit_info_failed
 from kdgen.load import Document
 from kdgen.model import (
     ANNOTATION_AFFINITY_MODE,
@@ -34,6 +35,7 @@ from kdgen.model import (
     Reason,
 )
 from kdgen.naming import generate_configmap_name, generate_deployment_name, generate_service_name
+from kdgen.parties import is_self as is_self_domain
 
 KD_UID_NAMESPACE = uuid.UUID("6f0b1c7e-4d52-5a8e-9c1d-2b7f3e9a0c44")
 """Namespace of the UUIDv5 that stands in for a KD's uid when the inventory has none."""
@@ -250,7 +252,7 @@ def _plan_party(
     domain_id = party["domainID"]
     role = party.get("role", "")
     where = f"spec.parties[{index}]"
-    kit_failed = f"failed to build domain {domain_id} kit info"
+    kit_failed = kit_info_failed(domain_id)
     reason = Reason.BUILD_PARTY_KIT_INFO_FAILED.value
     image = app_images.get(party["appImageRef"])
     if image is None:
@@ -293,7 +295,7 @@ def _plan_party(
         return None
     problems.extend(_unknown_party_containers(kd, where, party, template, image.name))
     deploy_name = generate_deployment_name(kd.name, role)
-    is_self = not inventory.domain(domain_id).is_partner
+    is_self = is_self_domain(domain_id, inventory.partner_domains)
     if is_self:  # only a self party gets a Deployment, where Kuscia checks the metric port
         problems.extend(_unknown_metric_ports(kd, where, template, ports, deploy_name))
     prefix = party.get("serviceNamePrefix", "")

@@ -31,27 +31,19 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from kdgen.errors import Problem
+from kdgen.kusciamessages import initiator_not_a_party, parties_empty
 from kdgen.model import KIND_KUSCIA_DEPLOYMENT, Phase, Reason
-from kdgen.naming import generate_deployment_name, invalid_service_name_prefix
+from kdgen.naming import invalid_service_name_prefix
+from kdgen.parties import SelfParty, self_parties
 
 PodKey = tuple[str, str]
 """``(namespace, deployment name)``: the key of observed pods and of diagnosis targets."""
 
 _BENIGN_WAITING_REASONS = frozenset({"PodInitializing", "ContainerCreating"})
 _AVAILABLE_PHASES = (Phase.AVAILABLE.value, Phase.PARTIAL_AVAILABLE.value)
-
-
-@dataclass(frozen=True, slots=True)
-class _Kit:
-    """A self party's Deployment, the part of Kuscia's ``PartyKitInfo`` status needs."""
-
-    domain_id: str
-    role: str
-    deployment_name: str
 
 
 def party_status(deployment: Mapping[str, Any], role: str) -> dict[str, Any]:
@@ -159,15 +151,14 @@ def validate_kd(kd: Mapping[str, Any]) -> Problem | None:
         return _validate_failed(resource, message, field)
     parties = _parties(kd)
     if not parties:
-        return _validate_failed(resource, f"parties can't be empty for kusciaDeployment {name}")
+        return _validate_failed(resource, parties_empty(name))
     for party in parties:
         bad_prefix = invalid_service_name_prefix(_str(party.get("serviceNamePrefix")))
         if bad_prefix is not None:
             return _validate_failed(resource, bad_prefix)  # trailing space included, as Kuscia's
     initiator = _str(_mapping(spec).get("initiator"))
     if initiator not in {_str(party.get("domainID")) for party in parties}:
-        message = f"kusciaDeployment {name} initiator {initiator} should be one of the parties"
-        return _validate_failed(resource, message)
+        return _validate_failed(resource, initiator_not_a_party(name, initiator))
     return None
 
 
@@ -184,7 +175,7 @@ def diagnosis_targets(
     to ``compute_status`` as ``pods``; everything else is diagnosed without pods.
     """
     deployments = _index(observed)
-    kits = _self_kits(kd, partner_domains)
+    kits = self_parties(kd, partner_domains)
     entries, _ = _refreshed_entries(kd, kits, deployments)
     self_domains = {kit.domain_id for kit in kits}
     targets = []
@@ -233,7 +224,7 @@ def compute_status(
     """
     deployments = _index(observed)
     stored = _mapping(kd.get("status"))
-    kits = [] if problem is not None else _self_kits(kd, partner_domains)
+    kits = [] if problem is not None else self_parties(kd, partner_domains)
     entries, missing = _refreshed_entries(kd, kits, deployments)
     total = _int(stored.get("totalParties"))
     if total == 0:
@@ -334,7 +325,7 @@ def _status_message(problem: Problem) -> str:
 
 def _refreshed_entries(
     kd: Mapping[str, Any],
-    kits: Sequence[_Kit],
+    kits: Sequence[SelfParty],
     deployments: Mapping[PodKey, Mapping[str, Any]],
 ) -> tuple[dict[str, dict[str, Any]], list[PodKey]]:
     """Return the stored entries refreshed from the self Deployments, and the missing ones.
@@ -362,18 +353,6 @@ def _refreshed_entries(
             deployment, kit.role
         )
     return entries, missing
-
-
-def _self_kits(kd: Mapping[str, Any], partner_domains: Collection[str]) -> list[_Kit]:
-    kd_name = _str(_mapping(kd.get("metadata")).get("name"))
-    kits = []
-    for party in _parties(kd):
-        domain_id = _str(party.get("domainID"))
-        if not domain_id or domain_id in partner_domains:
-            continue
-        role = _str(party.get("role"))
-        kits.append(_Kit(domain_id, role, generate_deployment_name(kd_name, role)))
-    return kits
 
 
 def _index(observed: Iterable[Mapping[str, Any]]) -> dict[PodKey, Mapping[str, Any]]:

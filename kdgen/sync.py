@@ -59,6 +59,7 @@ from prometheus_client import (
 from kdgen.controller.prune import PRUNE_KINDS, plan_prune
 from kdgen.controller.prune import selector as prune_selector
 from kdgen.errors import ClusterError, KdgenError, Problem
+from kdgen.kusciamessages import namespace_not_found
 from kdgen.model import (
     KD_PLURAL,
     KIND_KUSCIA_DEPLOYMENT,
@@ -68,7 +69,7 @@ from kdgen.model import (
     LABEL_KUSCIA_DEPLOYMENT_NAME,
     Reason,
 )
-from kdgen.naming import generate_deployment_name
+from kdgen.parties import expected_deployments, party_namespaces
 from kdgen.status import (
     PodKey,
     compute_status,
@@ -493,34 +494,6 @@ def _items_and_version(body: Mapping[str, Any]) -> tuple[list[dict[str, Any]], s
 # --- one KD -------------------------------------------------------------------------------
 
 
-def party_namespaces(kd: Mapping[str, Any], partner_domains: Iterable[str] = ()) -> list[str]:
-    """Return the namespaces of the KD's self parties, in ``spec.parties`` order, once each.
-
-    >>> party_namespaces({"spec": {"parties": [{"domainID": "b"}, {"domainID": "a"},
-    ...                   {"domainID": "b", "role": "x"}, {"domainID": "p"}]}}, ["p"])
-    ['b', 'a']
-    """
-    partners = set(partner_domains)
-    parties = (kd.get("spec") or {}).get("parties") or []
-    domains = [p.get("domainID") for p in parties if isinstance(p, Mapping)]
-    picked = [d for d in domains if isinstance(d, str) and d and d not in partners]
-    return list(dict.fromkeys(picked))
-
-
-def expected_deployments(kd: Mapping[str, Any], partner_domains: Iterable[str] = ()) -> set[PodKey]:
-    """Return ``(namespace, name)`` of the Deployments of the KD's self parties."""
-    partners = set(partner_domains)
-    name = str((kd.get("metadata") or {}).get("name") or "")
-    keys = set()
-    for party in (kd.get("spec") or {}).get("parties") or []:
-        if not isinstance(party, Mapping):
-            continue
-        domain_id, role = party.get("domainID"), party.get("role") or ""
-        if isinstance(domain_id, str) and domain_id not in partners and isinstance(role, str):
-            keys.add((domain_id, generate_deployment_name(name, role)))
-    return keys
-
-
 def namespace_problem(
     kd: Mapping[str, Any], observation: Observation, options: SyncOptions
 ) -> tuple[Problem | None, str]:
@@ -535,10 +508,7 @@ def namespace_problem(
         if state is None:
             return None, f"namespace {domain_id} was not observed in this pass"
         if state.kind == "missing":
-            message = (
-                f"failed to build domain {domain_id} kit info, failed to get namespace "
-                f'{domain_id}, namespace "{domain_id}" not found'
-            )
+            message = namespace_not_found(domain_id)
             reason = Reason.BUILD_PARTY_KIT_INFO_FAILED.value
             return Problem(message, resource=resource, reason=reason), ""
         if state.kind == "forbidden":

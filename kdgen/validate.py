@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from kdgen.errors import Problem
+from kdgen.kusciamessages import initiator_not_a_party, parties_empty
 from kdgen.load import Document, Inputs
 from kdgen.model import (
     KUSCIA_CROSS_DOMAIN,
@@ -195,14 +196,14 @@ def _check_kusciadeployment(kd: Document) -> Iterable[Problem]:
     if not parties:
         yield kd.problem(
             "spec.parties",
-            f"parties can't be empty for kusciaDeployment {name}",
+            parties_empty(name),
             reason=Reason.VALIDATE_FAILED.value,
         )
     domain_ids = [party["domainID"] for party in parties]
     if parties and spec["initiator"] not in domain_ids:
         yield kd.problem(
             "spec.initiator",
-            f"kusciaDeployment {name} initiator {spec['initiator']} should be one of the parties",
+            initiator_not_a_party(name, spec["initiator"]),
             reason=Reason.VALIDATE_FAILED.value,
         )
     seen: dict[tuple[str, str], int] = {}
