@@ -1,7 +1,7 @@
 """Compute a KusciaDeployment's ``status`` from observed Deployments, as Kuscia's controller does.
 
 Pure: no I/O, no clock (``now`` is a parameter), no kubernetes or click imports. Level-based:
-every call recomputes the status from the KD's stored status plus what ``sync.py`` observed,
+every call recomputes the status from the KD's stored status plus what the controller observed,
 so running it twice on the same inputs gives the same answer.
 
 This ports spec §9 (``refreshPartyDeploymentStatuses``, ``refreshPartyDeploymentStatus``,
@@ -171,8 +171,9 @@ def diagnosis_targets(
     """Return the Deployments whose pods ``compute_status`` will inspect, sorted.
 
     These are the Progressing entries in a self party's namespace whose Deployment was
-    observed and has a ``matchLabels`` selector. ``sync.py`` lists their pods and passes them
-    to ``compute_status`` as ``pods``; everything else is diagnosed without pods.
+    observed and has a ``matchLabels`` selector. ``kdgen.controller.reconcile`` lists their
+    pods and passes them to ``compute_status`` as ``pods``; everything else is diagnosed
+    without pods.
     """
     deployments = _index(observed)
     kits = self_parties(kd, partner_domains)

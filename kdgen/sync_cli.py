@@ -1,7 +1,8 @@
 """``kdgen status-sync``: the command line of the status-sync job.
 
-Imports only click and light kdgen modules at import time; ``kdgen.sync`` (and with it the
-kubernetes client) is imported inside the command, so ``kdgen generate`` does not pay for it.
+Imports only click and light kdgen modules at import time; the controller (and with it the
+kubernetes and Prometheus clients) is imported inside the command, so ``kdgen generate`` does
+not pay for it.
 
 Exit codes: 0 when every KD synced (``--once``) or on a clean shutdown (``--watch``); 1 when a
 KD could not be synced (a summary goes to stderr), on any ``KdgenError`` (one line on
@@ -12,6 +13,7 @@ installed (one line naming the ``pip install`` to run); 2 for usage errors. Run 
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from typing import Any
@@ -56,7 +58,8 @@ _EXTRA_MODULES = ("kubernetes", "prometheus_client", "urllib3")
 @click.option(
     "--prune",
     is_flag=True,
-    help="Delete Services, ConfigMaps and Deployments labelled for a KD that no longer exists.",
+    help="Delete Services, ConfigMaps and Deployments labelled for a KD that no longer exists "
+    "(never a GitOps tool's objects, nothing while no KD exists).",
 )
 @click.option(
     "--prune-gitops-managed",
@@ -72,10 +75,17 @@ _EXTRA_MODULES = ("kubernetes", "prometheus_client", "urllib3")
     help="Re-read and retry a KD this often when another writer changed it (409).",
 )
 @click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=8,
+    show_default=True,
+    help="KDs synced at the same time (status patches in flight).",
+)
+@click.option(
     "--metrics-addr",
     default="127.0.0.1:8080",
     show_default=True,
-    help="host:port for /healthz and /metrics in --watch mode; empty to disable.",
+    help="host:port for /healthz, /readyz and /metrics in --watch mode; empty to disable.",
 )
 @click.option(
     "--leader-election/--no-leader-election",
@@ -83,22 +93,49 @@ _EXTRA_MODULES = ("kubernetes", "prometheus_client", "urllib3")
     show_default=True,
     help="Hold a Lease so only one --watch replica writes.",
 )
-@click.option("--lease-name", default="kdgen-status-sync", show_default=True)
+@click.option(
+    "--lease-name", default="kdgen-status-sync", show_default=True, help="Name of the Lease."
+)
 @click.option(
     "--lease-namespace",
     default="",
     help="Namespace of the Lease (default: the pod's namespace, else 'default').",
 )
 @click.option("--identity", default="", help="Leader-election identity (default: host_random).")
-@click.option("--lease-duration", type=click.FloatRange(min=1), default=15.0, show_default=True)
-@click.option("--renew-deadline", type=click.FloatRange(min=0.5), default=10.0, show_default=True)
-@click.option("--retry-period", type=click.FloatRange(min=0.1), default=2.0, show_default=True)
+@click.option(
+    "--lease-duration",
+    type=click.FloatRange(min=1),
+    default=15.0,
+    show_default=True,
+    help="Seconds a Lease not renewed stays another replica's before it may be taken over.",
+)
+@click.option(
+    "--renew-deadline",
+    type=click.FloatRange(min=0.5),
+    default=10.0,
+    show_default=True,
+    help="Seconds the leader keeps writing without a successful renewal.",
+)
+@click.option(
+    "--retry-period",
+    type=click.FloatRange(min=0.1),
+    default=2.0,
+    show_default=True,
+    help="Seconds between tries to acquire or renew the Lease.",
+)
 @click.option(
     "--resync-period",
     type=click.FloatRange(min=1),
     default=60.0,
     show_default=True,
     help="Seconds between full recomputations in --watch mode (pod reasons change silently).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines on stderr as text, or as one JSON object per line.",
 )
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for debug).")
 def status_sync(**params: Any) -> None:
@@ -109,37 +146,42 @@ def status_sync(**params: Any) -> None:
     """
     once = bool(params["once"])
     _check_usage(params, once=once)
-    _configure_logging(int(params["verbose"]), once=once)
-    try:
-        from kdgen import sync  # deferred: imports the kubernetes client
+    _configure_logging(int(params["verbose"]), once=once, json_lines=params["log_format"] == "json")
+    try:  # deferred: the kubernetes and Prometheus clients
+        from kdgen.controller import client, leaderelection, reconcile, runner
     except ImportError as exc:
         raise _extra_missing(exc) from exc
 
-    options = sync.SyncOptions(
+    options = reconcile.SyncOptions(
         kd_namespace=params["kd_namespace"],
         partner_domains=frozenset(params["partner_domains"]),
         dry_run=bool(params["dry_run"]),
         prune=bool(params["prune"]),
         prune_gitops_managed=bool(params["prune_gitops_managed"]),
         conflict_retries=int(params["conflict_retries"]),
+        workers=int(params["workers"]),
     )
     try:
-        cluster = sync.connect(kubeconfig=params["kubeconfig"], context=params["context"])
+        api = client.connect(kubeconfig=params["kubeconfig"], context=params["context"])
         if once:
-            report = sync.run_once(cluster, options, out=sys.stdout)
+            report = runner.run_once(api, options, out=sys.stdout)
         else:
-            watch_options = sync.WatchOptions(
-                metrics_addr=params["metrics_addr"],
-                leader_election=bool(params["leader_election"]),
+            election = leaderelection.ElectionOptions(
                 lease_name=params["lease_name"],
-                lease_namespace=params["lease_namespace"] or sync.default_lease_namespace(),
-                identity=params["identity"] or sync.default_identity(),
+                lease_namespace=params["lease_namespace"]
+                or leaderelection.default_lease_namespace(),
+                identity=params["identity"] or leaderelection.default_identity(),
                 lease_duration=float(params["lease_duration"]),
                 renew_deadline=float(params["renew_deadline"]),
                 retry_period=float(params["retry_period"]),
+            )
+            watch_options = runner.WatchOptions(
+                metrics_addr=params["metrics_addr"],
+                leader_election=bool(params["leader_election"]),
+                election=election,
                 resync_period=float(params["resync_period"]),
             )
-            sync.run_watch(cluster, options, watch_options, out=sys.stdout)
+            runner.run_watch(api, options, watch_options, out=sys.stdout)
             return
     except KdgenError as exc:
         raise click.ClickException(_one_line(exc)) from exc
@@ -168,12 +210,30 @@ def _check_usage(params: dict[str, Any], *, once: bool) -> None:
         raise click.UsageError("--retry-period must be shorter than --renew-deadline")
 
 
-def _configure_logging(verbose: int, *, once: bool) -> None:
+class JsonLines(logging.Formatter):
+    """One JSON object per log record: time, level, logger, message (and the exception)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render ``record`` as one line of JSON."""
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, sort_keys=True)
+
+
+def _configure_logging(verbose: int, *, once: bool, json_lines: bool = False) -> None:
     base = logging.WARNING if once else logging.INFO
     level = max(logging.DEBUG, base - 10 * verbose)
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonLines() if json_lines else logging.Formatter("%(asctime)s %(levelname)s %(message)s")
     )
+    logging.basicConfig(level=level, handlers=[handler])
     if level > logging.DEBUG:
         logging.getLogger("urllib3").setLevel(logging.ERROR)
 

@@ -41,7 +41,7 @@ PURE = (
 )
 """Modules (``kdgen.<name>``) that decide what the objects are: ARCHITECTURE.md's pure set."""
 
-IO_MODULES = ("kdgen.cli", "kdgen.sources", "kdgen.sync", "kdgen.sync_cli", "kdgen.plugin_cli")
+IO_MODULES = ("kdgen.cli", "kdgen.sources", "kdgen.sync_cli", "kdgen.plugin_cli")
 IO_PACKAGES = ("kdgen.adapters", "kdgen.controller", "tests")
 
 FORBIDDEN_IMPORTS = (

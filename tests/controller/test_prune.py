@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from kdgen import sync
+from kdgen.controller import reconcile
 from kdgen.controller.prune import (
     ARGOCD_TRACKING_ANNOTATION,
     ARGOCD_TRACKING_LABEL,
@@ -157,9 +157,9 @@ class FakeCluster:
         self.deleted.append((kind, namespace, name))
 
 
-def run_prune(fake: FakeCluster, kd_names: set[str], **options: Any) -> sync.PruneOutcome:
-    opts = sync.SyncOptions(prune=True, **options)
-    return sync.prune(fake, kd_names, opts, out=io.StringIO())  # type: ignore[arg-type]
+def run_prune(fake: FakeCluster, kd_names: set[str], **options: Any) -> reconcile.PruneOutcome:
+    opts = reconcile.SyncOptions(prune=True, **options)
+    return reconcile.prune(fake, kd_names, opts, out=io.StringIO())  # type: ignore[arg-type]
 
 
 def test_pass_keeps_gitops_objects_unless_told() -> None:
@@ -210,10 +210,10 @@ def test_pass_rereads_the_kd_before_deleting() -> None:
 def test_dry_run_prints_deletes_and_keeps() -> None:
     fake = FakeCluster({"Service": [obj("s", "gone"), obj("a", "gone", labels=ARGO_LABEL)]}, {"x"})
     out = io.StringIO()
-    outcome = sync.prune(
+    outcome = reconcile.prune(
         fake,  # type: ignore[arg-type]
         {"x"},
-        sync.SyncOptions(prune=True, dry_run=True),
+        reconcile.SyncOptions(prune=True, dry_run=True),
         out=out,
     )
     assert fake.deleted == []

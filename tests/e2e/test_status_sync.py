@@ -1,7 +1,7 @@
 """status-sync against the real control plane: seed status, quirks, races, restarts, RBAC, failover.
 
 Every status-sync run is a real process (``python -m kdgen.sync_cli``), so killing and
-restarting is real; only the 409 race drives ``kdgen.sync`` in-process, to put a second writer
+restarting is real; only the 409 race drives ``kdgen.controller`` in-process, to put a second writer
 exactly between the read and the patch. Scenario tests get their own KD namespace and party
 namespaces and pass ``--kd-namespace``, so they never see each other's KDs. kwok makes every
 scheduled pod ready; a nodeSelector that matches no node keeps new pods Pending.
@@ -655,16 +655,92 @@ def test_prune_refuses_when_no_kd_exists_but_labelled_objects_do(crds: Cluster) 
             crds.request("DELETE", f"/api/v1/namespaces/{namespace}")
 
 
+def apiserver_requests(cluster: Cluster) -> dict[tuple[str, str, str], float]:
+    """The apiserver's own ``apiserver_request_total``, summed by (verb, resource, subresource)."""
+    code, text = cluster.request("GET", "/metrics")
+    assert code == 200
+    totals: dict[tuple[str, str, str], float] = {}
+    for line in str(text).splitlines():
+        if not line.startswith("apiserver_request_total{"):
+            continue
+        labels_text, _, value = line.rpartition(" ")
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', labels_text))
+        key = (labels.get("verb", ""), labels.get("resource", ""), labels.get("subresource", ""))
+        totals[key] = totals.get(key, 0.0) + float(value)
+    return totals
+
+
+def request_delta(before: dict[Any, float], after: dict[Any, float]) -> dict[Any, int]:
+    watched = {"kusciadeployments", "deployments", "pods", "namespaces"}
+    return {
+        key: int(after[key] - before.get(key, 0.0))
+        for key in after
+        if key[1] in watched and key[0] != "WATCH" and after[key] - before.get(key, 0.0) > 0
+    }
+
+
+def test_request_budget_counted_by_the_apiserver(crds: Cluster) -> None:
+    """Issue 11 item 1: a full pass patches each KD once; an idle pass costs 3 requests."""
+    tag = secrets.token_hex(3)
+    kd_namespace, domains = f"e2e-budget-{tag}", [f"e2e-b{i}-{tag}" for i in range(3)]
+    for namespace in (kd_namespace, *domains):
+        create_namespace(crds, namespace)
+    try:
+        for i in range(6):
+            parties = [domains[i % 3], domains[(i + 1) % 3]]
+            api(crds, "POST", KDS.format(namespace=kd_namespace),
+                kd_manifest(f"kd{i}", kd_namespace, parties))  # fmt: skip
+            for domain in parties:
+                body = deployment_manifest(f"kd{i}", domain, f"kd{i}", kd_namespace)
+                api(crds, "POST", DEPLOYMENTS.format(namespace=domain), body)
+        for i in range(6):
+            for domain in (domains[i % 3], domains[(i + 1) % 3]):
+                Scenario(crds, kd_namespace, "", "", name=f"kd{i}").wait_available(domain, 1)
+
+        # The namespace controller LISTs what it deletes: let earlier tests' clean-up finish.
+        def settled() -> bool:
+            items = api(crds, "GET", "/api/v1/namespaces")["items"]
+            return all(n.get("status", {}).get("phase") != "Terminating" for n in items)
+
+        eventually(settled, "no namespace Terminating", 180)
+        before = apiserver_requests(crds)
+        full = run_sync(crds.kubeconfig, f"--kd-namespace={kd_namespace}", "--once")
+        assert full.returncode == 0, full.stderr
+        assert "6 patched" in full.stderr
+        middle = apiserver_requests(crds)
+        idle = run_sync(crds.kubeconfig, f"--kd-namespace={kd_namespace}", "--once")
+        assert idle.returncode == 0, idle.stderr
+        assert "6 unchanged" in idle.stderr
+        after = apiserver_requests(crds)
+
+        assert request_delta(before, middle) == {
+            ("LIST", "kusciadeployments", ""): 1,
+            ("LIST", "namespaces", ""): 1,
+            ("LIST", "deployments", ""): 1,  # one cluster-wide LIST for three namespaces
+            ("PATCH", "kusciadeployments", "status"): 6,
+        }
+        idle_requests = request_delta(middle, after)
+        assert idle_requests == {
+            ("LIST", "kusciadeployments", ""): 1,
+            ("LIST", "namespaces", ""): 1,
+            ("LIST", "deployments", ""): 1,
+        }
+        assert sum(idle_requests.values()) <= 2 + 2 * len(domains)
+    finally:
+        for namespace in (kd_namespace, *domains):
+            crds.request("DELETE", f"/api/v1/namespaces/{namespace}")
+
+
 # --- 409: another writer between read and patch -----------------------------------------------
 
 
 def test_conflict_with_another_writer_is_reread_and_retried(scenario: Scenario) -> None:
-    from kdgen import sync
+    from kdgen.controller import client, reconcile, runner
 
     cluster = scenario.cluster
     attempts: list[int] = []
 
-    class RacingCluster(sync.Cluster):
+    class RacingCluster(client.Client):
         """Lets another writer change the status right before each of our first patches."""
 
         def __init__(self, api_client: Any, races: int) -> None:
@@ -681,9 +757,9 @@ def test_conflict_with_another_writer_is_reread_and_retried(scenario: Scenario) 
                 api(cluster, "PATCH", scenario.kd_path + "/status", other, content_type=MERGE)
             return super().patch_kd_status(namespace, name, body)
 
-    options = sync.SyncOptions(kd_namespace=scenario.kd_namespace, conflict_retries=3)
+    options = reconcile.SyncOptions(kd_namespace=scenario.kd_namespace, conflict_retries=3)
     with cluster.api_client() as client:
-        report = sync.run_once(RacingCluster(client, races=1), options, out=io.StringIO())
+        report = runner.run_once(RacingCluster(client, races=1), options, out=io.StringIO())
     assert [r.outcome for r in report.results] == ["patched"]
     assert len(attempts) == 2  # the first patch got 409, the re-read second one went through
     status = scenario.status()
@@ -700,7 +776,7 @@ def test_conflict_with_another_writer_is_reread_and_retried(scenario: Scenario) 
     api(cluster, "PATCH", scenario.kd_path + "/status", stale, content_type=MERGE)
     attempts.clear()
     with cluster.api_client() as client:
-        report = sync.run_once(RacingCluster(client, races=99), options, out=io.StringIO())
+        report = runner.run_once(RacingCluster(client, races=99), options, out=io.StringIO())
     assert [(r.outcome, r.detail) for r in report.results] == [
         ("failed", "status changed by another writer 4 times in a row")
     ]
