@@ -16,10 +16,7 @@ whole run succeeds.
 from __future__ import annotations
 
 import importlib
-import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from functools import wraps
 from pathlib import Path
@@ -28,13 +25,21 @@ from typing import Any, ClassVar, ParamSpec, TypeVar
 import click
 
 from kdgen import __version__
-from kdgen.errors import KdgenError, Problem, problem_lines
+from kdgen.errors import InputError, KdgenError, Problem, escape_controls, problem_lines
 from kdgen.expand import expand
-from kdgen.load import Inputs, parse_sources
-from kdgen.model import Options, PortMode, Profile
-from kdgen.pinning import pin_ports
-from kdgen.render import MARKER, render_stream, render_tree, tree_diff, unified_diff
-from kdgen.sources import read_sources
+from kdgen.load import Inputs, Source, parse_sources
+from kdgen.model import KIND_APP_IMAGE, KIND_KUSCIA_DEPLOYMENT, Options, PortMode, Profile
+from kdgen.pinning import CannotPin, pin_ports
+from kdgen.render import render_stream, render_tree, tree_diff, unified_diff
+from kdgen.sources import decode, read_sources
+from kdgen.writing import (
+    WriteRefused,
+    check_replaceable,
+    is_generated_stream,
+    read_tree,
+    replace_file,
+    write_tree,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -61,12 +66,14 @@ def handles_problems(command: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
+        except WriteRefused as err:
+            raise click.UsageError(str(err)) from err
         except KdgenError as err:
             problems = getattr(err, "problems", None)
             if problems:
                 report(problems)
             else:
-                click.echo(f"error: {err}", err=True)
+                click.echo(f"error: {escape_controls(str(err))}", err=True)
             raise ProblemsFound("") from err
 
     return wrapper
@@ -78,8 +85,24 @@ def _options(profile: str, ports: str) -> Options:
 
 def load_inputs(paths: Sequence[str], inventory: str | None) -> Inputs:
     """Read and file every input (and the ``--inventory`` file, if given)."""
-    all_paths = [*paths, *([inventory] if inventory else [])]
-    return parse_sources(read_sources(all_paths, stdin=sys.stdin))
+    return parse_sources(_read(paths, inventory))
+
+
+def _read(paths: Sequence[str], inventory: str | None) -> list[Source]:
+    all_paths = [*paths, *([inventory] if inventory is not None else [])]
+    return read_sources(all_paths, stdin=sys.stdin)
+
+
+def _input_paths(
+    paths: Sequence[str], inventory: str | None, sources: Sequence[Source]
+) -> list[Path]:
+    """Every file and folder the run read: outputs must never replace one."""
+    named = [p for p in [*paths, *([inventory] if inventory else [])] if p and p != "-"]
+    return [*map(Path, named), *(Path(s.name) for s in sources if s.name != "<stdin>")]
+
+
+_STREAM_KINDS = (KIND_KUSCIA_DEPLOYMENT, KIND_APP_IMAGE)
+"""Input kinds a generated stream may carry along beside the objects made from a KD."""
 
 
 def generation_options(command: Callable[P, R]) -> Callable[P, R]:
@@ -161,10 +184,12 @@ def generate(
     paths: tuple[str, ...], profile: str, ports: str, inventory: str | None, output_dir: str | None
 ) -> None:
     """Write the Deployments, Services and ConfigMaps for every self party."""
-    expansion = expand(load_inputs(paths, inventory), _options(profile, ports))
+    sources = _read(paths, inventory)
+    expansion = expand(parse_sources(sources), _options(profile, ports))
     report(expansion.warnings)
-    if output_dir:
-        write_tree(Path(output_dir), render_tree(expansion.manifests))
+    if output_dir is not None:
+        inputs = _input_paths(paths, inventory, sources)
+        write_tree(_output_path(output_dir), render_tree(expansion.manifests), inputs=inputs)
     else:
         click.echo(render_stream(expansion.manifests), nl=False)
 
@@ -203,27 +228,53 @@ def check(
     golden: str,
     update: bool,
 ) -> None:
-    """Regenerate and compare with committed output; exit 1 with a diff when they differ."""
-    expansion = expand(load_inputs(paths, inventory), _options(profile, ports))
+    """Regenerate and compare with committed output; exit 1 with a diff when they differ.
+
+    ``--update`` writes only a file or tree kdgen generated (or a new one), never an input.
+    """
+    sources = _read(paths, inventory)
+    expansion = expand(parse_sources(sources), _options(profile, ports))
     report(expansion.warnings)
-    target = Path(golden)
+    target = _output_path(golden)
     as_tree = target.is_dir() or (not target.exists() and not target.suffix)
+    inputs = _input_paths(paths, inventory, sources)
+    shown = escape_controls(str(target))
     if update:
         if as_tree:
-            write_tree(target, render_tree(expansion.manifests))
+            write_tree(target, render_tree(expansion.manifests), inputs=inputs)
         else:
-            write_atomically(target, render_stream(expansion.manifests))
-        click.echo(f"updated {target}", err=True)
+            check_replaceable(target, inputs=inputs)
+            if target.exists() and not is_generated_stream(_read_golden(target), _STREAM_KINDS):
+                raise WriteRefused(
+                    f"refusing to update {shown}: it does not hold a stream kdgen generated"
+                )
+            replace_file(target, render_stream(expansion.manifests), inputs=inputs)
+        click.echo(f"updated {shown}", err=True)
         return
     if as_tree:
         diff = tree_diff(read_tree(target), render_tree(expansion.manifests))
     else:
-        committed = target.read_text(encoding="utf-8") if target.exists() else ""
+        committed = _read_golden(target) if target.exists() else ""
         diff = unified_diff(committed, render_stream(expansion.manifests), name=str(target))
     if diff:
         click.echo(diff, nl=False)
-        click.echo(f"error: {target} is out of date; run with --update to rewrite it", err=True)
+        click.echo(f"error: {shown} is out of date; run with --update to rewrite it", err=True)
         raise ProblemsFound("")
+
+
+def _output_path(name: str) -> Path:
+    if not name:
+        raise click.BadParameter("the path is empty")
+    return Path(name)
+
+
+def _read_golden(target: Path) -> str:
+    try:
+        data = target.read_bytes()
+    except OSError as err:
+        problem = Problem(f"cannot read the golden file: {err.strerror}", source=str(target))
+        raise InputError([problem]) from err
+    return decode(data, str(target))
 
 
 @main.command(name="pin-ports")
@@ -241,65 +292,23 @@ def pin_ports_command(paths: tuple[str, ...], inventory: str | None) -> None:
     expansion = expand(load_inputs(paths, inventory), Options(ports=PortMode.ALLOCATED))
     report(expansion.warnings)
     changes: dict[str, str] = {}
+    problems: list[Problem] = []
     for source in sorted({kd.source for kd in expansion.kusciadeployments}):
-        text = Path(source).read_text(encoding="utf-8")
-        pinned = pin_ports(text, expansion.allocated_ports)
+        try:
+            text = Path(source).read_bytes().decode("utf-8")
+            pinned = pin_ports(text, expansion.allocated_ports)
+        except (OSError, UnicodeDecodeError) as err:
+            problems.append(Problem(f"cannot read the file again: {err}", source=source))
+            continue
+        except CannotPin as err:
+            problems.append(Problem(str(err), source=source))
+            continue
         if pinned != text:
             changes[source] = pinned
+    if problems:
+        raise InputError(problems)
+    for source in changes:
+        check_replaceable(Path(source), keep=True)
     for source, text in changes.items():
-        write_atomically(Path(source), text)
-        click.echo(f"pinned {source}", err=True)
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` through a temporary file in the same folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
-def read_tree(root: Path) -> dict[str, str]:
-    """Read every file under ``root`` into ``{relative path: text}``."""
-    if not root.is_dir():
-        return {}
-    return {
-        str(p.relative_to(root)): p.read_text(encoding="utf-8")
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
-
-
-def write_tree(root: Path, files: dict[str, str]) -> None:
-    """Replace the tree at ``root`` by ``files``, refusing to touch a folder kdgen did not write.
-
-    The new tree is written beside the old one and swapped in, so a failure never leaves a
-    half-written tree behind.
-    """
-    if root.exists() and any(root.iterdir()) and not (root / MARKER).exists():
-        raise click.UsageError(
-            f"refusing to replace {root}: it is not empty and was not written by kdgen"
-        )
-    root.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
-    try:
-        for relative, text in files.items():
-            target = staging / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
-        if root.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{root.name}.old.", dir=root.parent))
-            old.rmdir()
-            root.rename(old)
-            staging.rename(root)
-            shutil.rmtree(old)
-        else:
-            staging.rename(root)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        replace_file(Path(source), text, keep=True)
+        click.echo(f"pinned {escape_controls(source)}", err=True)

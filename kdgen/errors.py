@@ -13,11 +13,36 @@ them: one line per problem on stderr and exit 1 for the CLI, ``results[]`` for t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 Severity = Literal["error", "warning"]
+
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_controls(text: str) -> str:
+    r"""Show control characters as escapes, so input text cannot drive the terminal.
+
+    Covers C0 and C1 controls, DEL, and Unicode's line separators and bidirectional
+    overrides: an input's file name, key or value may hold any of them, and kdgen prints
+    those in its messages.
+
+    >>> print(escape_controls("a\x1b[31mred\nb\u202e"))
+    a\x1b[31mred\nb\u202e
+    """
+    return _CONTROLS.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +76,8 @@ class Problem:
     def __str__(self) -> str:
         r"""Render the problem as the single line the CLI prints.
 
-        A line break inside the message is shown as ``\n``, so one problem stays one line.
+        A line break inside the message is shown as ``\n``, so one problem stays one line;
+        every other control character is escaped too (``escape_controls``).
 
         >>> print(Problem("parties can't be empty", source="kd.yaml", doc_index=1,
         ...               resource="KusciaDeployment cross-domain/x", field="spec.parties",
@@ -64,7 +90,7 @@ class Problem:
         parts = [p for p in (self.location(), self.resource, self.field) if p]
         head = ": ".join(parts)
         text = f"{head}: {self.message}" if head else self.message
-        text = text.replace("\r", "\\r").replace("\n", "\\n")  # one problem, one line
+        text = escape_controls(text)  # one problem, one line, nothing for the terminal
         return f"{text} [{self.reason}]" if self.reason else text
 
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kdgen import limits
 from kdgen.errors import InputError, Problem
 from kdgen.model import (
     INVENTORY_API_VERSION,
@@ -19,7 +20,7 @@ from kdgen.model import (
     KIND_KUSCIA_DEPLOYMENT,
     KUSCIA_API_VERSION,
 )
-from kdgen.yamlio import read_documents
+from kdgen.yamlio import Budget, read_documents
 
 _KINDS = {
     (KUSCIA_API_VERSION, KIND_KUSCIA_DEPLOYMENT),
@@ -96,10 +97,19 @@ def _metadata(body: dict[str, Any]) -> dict[str, Any]:
 def parse_sources(sources: Sequence[Source]) -> Inputs:
     """Parse every source and file its documents by kind.
 
+    The sources share one ``Budget`` (``kdgen.limits``): documents, YAML nodes and aliases
+    are counted for the run, not per file, and so are their bytes.
+
     Raises:
         InputError: with every unparsable file and unknown document at once.
     """
     problems: list[Problem] = []
+    budget = Budget()
+    size = sum(len(source.text) for source in sources)
+    if size > limits.MAX_INPUT_BYTES:
+        raise InputError(
+            [Problem(f"inputs are larger than {limits.MAX_INPUT_BYTES} bytes in all ({size})")]
+        )
     filed: dict[str, list[Document]] = {
         KIND_KUSCIA_DEPLOYMENT: [],
         KIND_APP_IMAGE: [],
@@ -107,7 +117,7 @@ def parse_sources(sources: Sequence[Source]) -> Inputs:
     }
     for source in sources:
         try:
-            documents = read_documents(source.text, source.name)
+            documents = read_documents(source.text, source.name, budget)
         except InputError as err:
             problems.extend(err.problems)
             continue
@@ -116,7 +126,11 @@ def parse_sources(sources: Sequence[Source]) -> Inputs:
                 problems.append(Problem("document is not a mapping", source.name, index))
                 continue
             key = (body.get("apiVersion"), body.get("kind"))
-            if key in _KINDS:
+            if not all(isinstance(part, str | None) for part in key):
+                problems.append(
+                    Problem("apiVersion and kind must be strings", source.name, index, field="")
+                )
+            elif key in _KINDS:
                 filed[str(key[1])].append(Document(source.name, index, body))
             elif body.get("kind") not in _SKIPPED_KINDS:
                 problems.append(

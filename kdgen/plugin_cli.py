@@ -41,8 +41,15 @@ def plugin() -> None:
 def krm() -> None:
     """KRM function: read a ResourceList on stdin, write one on stdout."""
     from kdgen.adapters import krm as adapter
+    from kdgen.errors import InputError
+    from kdgen.sources import read_stdin
 
-    _finish(adapter.process(sys.stdin.read()))
+    try:
+        text = read_stdin(sys.stdin)
+    except InputError as err:
+        _finish(adapter.rejected(err.problems))
+        return
+    _finish(adapter.process(text))
 
 
 @plugin.command(name="kustomize-exec")

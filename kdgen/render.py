@@ -17,8 +17,29 @@ from kdgen.yamlio import dump_document, dump_documents
 KIND_RANK = {"Namespace": 0, "ConfigMap": 1, "Service": 2, "Deployment": 3}
 KUSTOMIZATION = "kustomization.yaml"
 MARKER = ".kdgen"
-"""File kdgen leaves in an output tree, so a later run knows it may replace the tree."""
-_MARKER_TEXT = "This folder is written by `kdgen generate --output-dir`; edits are overwritten.\n"
+"""File kdgen leaves in an output tree, listing the files it wrote there: only those may a later
+run replace or remove."""
+_MARKER_HEAD = (
+    "# This folder is written by `kdgen generate --output-dir`; edits are overwritten.\n"
+    "# kdgen replaces or removes only the files listed below, one a line.\n"
+)
+
+
+def marker_text(names: Iterable[str]) -> str:
+    r"""Return the marker's content, recording ``names`` (paths relative to the tree).
+
+    >>> print(marker_text(["kustomization.yaml", "alice/kustomization.yaml"]), end="")
+    # This folder is written by `kdgen generate --output-dir`; edits are overwritten.
+    # kdgen replaces or removes only the files listed below, one a line.
+    alice/kustomization.yaml
+    kustomization.yaml
+    """
+    return _MARKER_HEAD + "".join(f"{name}\n" for name in sorted(set(names)))
+
+
+def recorded_files(text: str) -> list[str]:
+    """Return the names a marker records (lines that are not comments or blank)."""
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
 
 
 def sort_key(obj: Manifest) -> tuple[str, int, str, str]:
@@ -59,7 +80,7 @@ def render_tree(objects: Iterable[Manifest]) -> dict[str, str]:
     so an Argo CD Application or a Flux Kustomization can point at the folder. The top folder
     has a ``kustomization.yaml`` listing the domain folders, for tools that take one path.
     """
-    files: dict[str, str] = {MARKER: _MARKER_TEXT}
+    files: dict[str, str] = {}
     by_namespace: dict[str, list[str]] = {}
     for obj in sort_manifests(objects):
         namespace = obj["metadata"]["namespace"]
@@ -69,6 +90,7 @@ def render_tree(objects: Iterable[Manifest]) -> dict[str, str]:
     for namespace, names in by_namespace.items():
         files[f"{namespace}/{KUSTOMIZATION}"] = _kustomization(names)
     files[KUSTOMIZATION] = _kustomization(sorted(by_namespace))
+    files[MARKER] = marker_text(files)
     return dict(sorted(files.items()))
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from kdgen.bounds import bound_problems
 from kdgen.errors import Problem
 from kdgen.kusciamessages import initiator_not_a_party, parties_empty
 from kdgen.load import Document, Inputs
@@ -106,6 +107,8 @@ def _schema_checked(
         body = apply_defaults(schema, doc.body)
         found = [doc.problem(path, message) for path, message in schema_problems(schema, body)]
         found.extend(doc.problem(path, message) for path, message in unknown_fields(schema, body))
+        if not found:
+            found = bound_problems(replace(doc, body=body))
         problems.extend(found)
         if not found:
             valid.append(replace(doc, body=body))

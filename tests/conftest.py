@@ -22,6 +22,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print how many hostile inputs and property examples ran (issue 10: counts reported)."""
+    from tests.hostile import report
+
+    for name, count in sorted(report.COUNTS.items()):
+        terminalreporter.write_line(f"kdgen {name}: {count}")
+
+
 @pytest.fixture
 def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))

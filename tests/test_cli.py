@@ -273,11 +273,19 @@ def test_output_dir_writes_one_kustomization_per_domain(tmp_path: Path) -> None:
 
 
 def test_output_dir_replaces_its_own_tree_and_drops_stale_files(tmp_path: Path) -> None:
+    """Files kdgen wrote for a KD that is gone are removed; a file someone else put there stays."""
+    inputs = tmp_path / "in"
+    shutil.copytree(EXAMPLE, inputs)
+    kd = (inputs / "secretflow-serving.yaml").read_text()
+    (inputs / "second.yaml").write_text(kd.replace("name: secretflow-serving\n", "name: second\n"))
     out = tmp_path / "out"
-    assert invoke("generate", str(EXAMPLE), "-o", str(out)).exit_code == 0
-    (out / "alice" / "stale.yaml").write_text("old: true\n")
-    assert invoke("generate", str(EXAMPLE), "-o", str(out)).exit_code == 0
-    assert not (out / "alice" / "stale.yaml").exists()
+    assert invoke("generate", str(inputs), "-o", str(out)).exit_code == 0
+    assert (out / "alice" / "deployment-second.yaml").exists()
+    (out / "alice" / "notes.yaml").write_text("mine: true\n")
+    (inputs / "second.yaml").unlink()
+    assert invoke("generate", str(inputs), "-o", str(out)).exit_code == 0
+    assert not (out / "alice" / "deployment-second.yaml").exists()
+    assert (out / "alice" / "notes.yaml").read_text() == "mine: true\n"
     assert (out / "alice" / "deployment-secretflow-serving.yaml").exists()
 
 

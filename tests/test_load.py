@@ -138,6 +138,6 @@ def test_missing_and_unreadable_paths_are_all_reported(tmp_path: Path) -> None:
     problems = caught.value.problems
     assert [(Path(p.source).name, p.message.split(":")[0]) for p in problems] == [
         ("missing.yaml", "no such file or directory"),
-        ("latin1.yaml", "cannot read file"),
+        ("latin1.yaml", "line 1, column 10"),
         ("gone", "no such file or directory"),
     ]

@@ -38,6 +38,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kdgen import limits
 from kdgen.adapters import Outcome, read_options
 from kdgen.errors import InputError, KdgenError, Problem, problem_lines
 from kdgen.expand import expand
@@ -214,18 +215,38 @@ def _item_sources(items: Sequence[Any]) -> list[Source]:
     """
     by_file: dict[str, dict[int, Any]] = {}
     for position, item in enumerate(items):
-        if not isinstance(item, dict) or (item.get("apiVersion"), item.get("kind")) not in (
-            _INPUT_KINDS
-        ):
+        if not isinstance(item, dict) or _kind_of(item) not in _INPUT_KINDS:
             continue
         annotations = _annotations(item)
         path = annotations.get(PATH_ANNOTATION) or annotations.get(_LEGACY_PATH_ANNOTATION)
         index = annotations.get(INDEX_ANNOTATION) or annotations.get(_LEGACY_INDEX_ANNOTATION)
         if path:
-            by_file.setdefault(str(path), {})[int(index or 0)] = _without_orchestrator(item)
+            at = _file_index(index, position)
+            by_file.setdefault(str(path), {})[at] = _without_orchestrator(item)
         else:
             by_file.setdefault(ITEMS_SOURCE, {})[position] = _without_orchestrator(item)
     return [Source(name, _stream_at(docs)) for name, docs in by_file.items()]
+
+
+def _file_index(index: Any, position: int) -> int:
+    """Read an orchestrator's index annotation: a document number below the documents bound."""
+    text = str(index if index is not None else 0).strip() or "0"
+    if not text.isdigit() or not text.isascii() or int(text) >= limits.MAX_DOCUMENTS:
+        raise InputError(
+            [
+                Problem(
+                    f"must be a document index from 0 to {limits.MAX_DOCUMENTS - 1}, "
+                    f"not {str(index)[:40]!r}",
+                    source=ITEMS_SOURCE,
+                    field=f"items[{position}].metadata.annotations[{INDEX_ANNOTATION}]",
+                )
+            ]
+        )
+    return int(text)
+
+
+def _kind_of(item: dict[str, Any]) -> tuple[str, str]:
+    return str(item.get("apiVersion")), str(item.get("kind"))
 
 
 def _stream_at(documents: dict[int, Any]) -> str:
@@ -249,7 +270,10 @@ def _without_orchestrator(item: dict[str, Any]) -> dict[str, Any]:
         for key, value in _annotations(item).items()
         if not str(key).startswith(_ORCHESTRATOR_PREFIXES)
     }
-    metadata = {k: v for k, v in (item.get("metadata") or {}).items() if k != "annotations"}
+    original = item.get("metadata")
+    if not isinstance(original, dict):
+        return item
+    metadata = {k: v for k, v in original.items() if k != "annotations"}
     if annotations:
         metadata["annotations"] = annotations
     return {**item, "metadata": metadata}
@@ -258,7 +282,8 @@ def _without_orchestrator(item: dict[str, Any]) -> dict[str, Any]:
 def _made_from_kd(item: Any) -> bool:
     if not isinstance(item, dict):
         return False
-    labels = (item.get("metadata") or {}).get("labels") or {}
+    metadata = item.get("metadata")
+    labels = metadata.get("labels") if isinstance(metadata, dict) else None
     return isinstance(labels, dict) and labels.get(LABEL_CONTROLLER) == (
         CONTROLLER_KUSCIA_DEPLOYMENT
     )
@@ -270,6 +295,11 @@ def _with_path(obj: Manifest) -> Manifest:
     path = f"{metadata['namespace']}/{file_name(obj)}"
     metadata["annotations"] = {**metadata.get("annotations", {}), PATH_ANNOTATION: path}
     return {**obj, "metadata": metadata}
+
+
+def rejected(problems: Iterable[Problem]) -> Outcome:
+    """Return the outcome for standard input that could not be read at all (exit status 1)."""
+    return _outcome([], problems, exit_code=1)
 
 
 def _outcome(items: list[Any], problems: Iterable[Problem], *, exit_code: int) -> Outcome:
