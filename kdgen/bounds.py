@@ -10,6 +10,11 @@ with what is checked:
   from them (``ValidateContainerPorts``, ``ValidateServicePort``,
   ``ValidateResourceQuantityValue`` in ``k8s.io/kubernetes/pkg/apis/core/validation``): a port
   number in 1-65535, a resource quantity that is not negative.
+
+``metadata_problems`` runs on every document, schema-valid or not: the CRD schemas say only
+``metadata: object``, but the apiserver decodes ``metadata`` into ``ObjectMeta`` (strings for
+names, ``map[string]string`` for labels and annotations, ``ValidateObjectMeta`` for their keys
+and label values, at most 256 KiB of annotations), and kdgen reads those fields.
 """
 
 from __future__ import annotations
@@ -25,6 +30,95 @@ from kdgen.load import Document
 from kdgen.model import KIND_APP_IMAGE, KIND_KUSCIA_DEPLOYMENT
 
 _QUANTITY_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+_NAME_PART = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_STRING_FIELDS = ("name", "namespace", "uid", "generateName", "resourceVersion")
+_ANNOTATIONS_MAX = 256 * 1024
+
+
+def metadata_problems(doc: Document) -> list[Problem]:
+    """Return what the apiserver's ``ObjectMeta`` decoding and validation would reject.
+
+    >>> from kdgen.load import Document
+    >>> meta = {"name": "x", "labels": ["a"], "annotations": {"a": 1, "b/c/d": "x"}}
+    >>> for p in metadata_problems(Document("f", 1, {"kind": "AppImage", "metadata": meta})):
+    ...     print(p.field, "|", p.message[:44])
+    metadata.labels | must be a mapping of strings to strings, got
+    metadata.annotations[a] | must be a string, got 1; quote it
+    metadata.annotations[b/c/d] | key 'b/c/d' is not a qualified name (an opti
+    """
+    metadata = doc.body.get("metadata")
+    if metadata is None:
+        return []
+    if not isinstance(metadata, dict):
+        return [doc.problem("metadata", f"must be a mapping, got {_type(metadata)}")]
+    problems = [
+        doc.problem(f"metadata.{name}", f"must be a string, got {_short(metadata[name])}")
+        for name in _STRING_FIELDS
+        if metadata.get(name) is not None and not isinstance(metadata[name], str)
+    ]
+    for section in ("labels", "annotations"):
+        values = metadata.get(section)
+        where = f"metadata.{section}"
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            message = f"must be a mapping of strings to strings, got {_type(values)}"
+            problems.append(doc.problem(where, message))
+            continue
+        for key, value in values.items():
+            if not isinstance(value, str):
+                message = f"must be a string, got {_short(value)}; quote it"
+                problems.append(doc.problem(f"{where}[{key}]", message))
+            elif section == "labels" and value and not _label_value(value):
+                problems.append(
+                    doc.problem(
+                        f"{where}[{key}]",
+                        f"label value {_short(value)} must be at most 63 letters, digits, '-', "
+                        "'_' and '.', starting and ending with a letter or digit",
+                    )
+                )
+            if not _qualified_name(key):
+                problems.append(
+                    doc.problem(
+                        f"{where}[{key}]",
+                        f"key {_short(key)} is not a qualified name (an optional DNS prefix and "
+                        "'/', then at most 63 letters, digits, '-', '_' and '.')",
+                    )
+                )
+        if section == "annotations":
+            size = sum(_size(k) + _size(v) for k, v in values.items() if isinstance(v, str))
+            if size > _ANNOTATIONS_MAX:
+                problems.append(
+                    doc.problem(
+                        where, f"annotations of {size} bytes; the apiserver takes at most 256 KiB"
+                    )
+                )
+    return problems
+
+
+def _qualified_name(key: str) -> bool:
+    prefix, slash, name = key.rpartition("/")
+    if slash and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        return False
+    return len(name) <= 63 and bool(_NAME_PART.match(name))
+
+
+def _label_value(value: str) -> bool:
+    return len(value) <= 63 and bool(_NAME_PART.match(value))
+
+
+def _type(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    return "a list" if isinstance(value, list) else _short(value)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def bound_problems(doc: Document) -> list[Problem]:
@@ -152,6 +246,7 @@ def _long_strings(doc: Document) -> list[tuple[str, str]]:
             isinstance(value, str)
             and len(value) > limits.MAX_FIELD_BYTES // 4
             and not path.startswith("spec.configTemplates.")  # the template bound covers these
+            and path != "spec.inputConfig"  # validate.py bounds it, saying why
             and _size(value) > limits.MAX_FIELD_BYTES
         ):
             message = f"value of {_size(value)} bytes; kdgen takes at most {limits.MAX_FIELD_BYTES}"

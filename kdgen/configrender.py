@@ -63,6 +63,7 @@ from typing import Any
 from jinja2 import StrictUndefined, Template
 from jinja2.sandbox import SandboxedEnvironment
 
+from kdgen import jsontext
 from kdgen.errors import Problem, ValidationError
 from kdgen.gostrconv import go_quote_trimmed
 
@@ -89,7 +90,7 @@ def _reject_constant(text: str) -> float:
 
 def _go_json_decode(text: str) -> Any:
     """Parse ``text`` as Go's ``json.Unmarshal`` into ``interface{}``; raise ``ValueError``."""
-    value = json.loads(
+    value = jsontext.loads(
         text, parse_float=_go_float, parse_int=_go_float, parse_constant=_reject_constant
     )
     return _without_surrogates(value)

@@ -29,7 +29,10 @@ class Escape(Exception):
 
 
 def confined_path(root: Path, path: str, parameter: str) -> Path:
-    """Return ``path`` (relative to ``root``, or absolute) resolved, if it is inside ``root``.
+    """Return ``path`` resolved, if it is inside ``root``.
+
+    ``path`` is relative to the working directory (where the tool runs kdgen) or absolute;
+    ``root`` is that directory or one of its parents (Argo CD's repository root).
 
     Args:
         root: the folder the tool gave kdgen (kustomization, kpt package, Argo CD app or repo).
@@ -40,15 +43,15 @@ def confined_path(root: Path, path: str, parameter: str) -> Path:
         Escape: ``path`` is empty or resolves (symbolic links followed) outside ``root``.
 
     >>> try:
-    ...     confined_path(Path("/srv/app"), "../etc/passwd", "spec.files[0]")
+    ...     confined_path(Path("/srv/app"), "/srv/etc/passwd", "spec.files[0]")
     ... except Escape as err:
     ...     print(err.problem.field, "|", err.problem.message[:48])
-    spec.files[0] | path '../etc/passwd' is outside /srv/app (resolv
+    spec.files[0] | path '/srv/etc/passwd' is outside /srv/app (reso
     """
     real_root = Path(os.path.realpath(root))
     if not path:
         raise Escape(Problem("path is empty", field=parameter))
-    resolved = Path(os.path.realpath(real_root / path))
+    resolved = Path(os.path.realpath(path))
     if resolved != real_root and real_root not in resolved.parents:
         raise Escape(
             Problem(

@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kdgen import jsontext
 from kdgen.errors import Problem
 from kdgen.model import ANNOTATION_ALLOCATED_PORTS, PORT_RANGE, Inventory, PortMode, Reason
 from kdgen.plan import KdPlan, PartyPlan
@@ -159,7 +160,7 @@ def _parse_annotation(value: str) -> tuple[list[dict[str, Any]], str]:
         return [], ""
     invalid = f"invalid {ANNOTATION_ALLOCATED_PORTS} annotation: "
     try:
-        decoded = json.loads(value)
+        decoded = jsontext.loads(value)
     except ValueError as err:
         return [], invalid + str(err)
     if decoded is None:

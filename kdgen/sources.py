@@ -18,6 +18,7 @@ import errno
 import os
 import stat
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
@@ -37,15 +38,18 @@ def read_sources(
     stdin: TextIO,
     root: Path | None = None,
     parameters: Sequence[str] = (),
+    origin: str = "",
 ) -> list[Source]:
     """Read every path (``-`` is standard input, read once) into Sources.
 
     Args:
         paths: files, directories or ``-``.
         stdin: standard input (read as bytes through ``stdin.buffer`` when it has one).
-        root: when given, every path is relative to it and must resolve inside it.
+        root: when given, every path (and every file of a directory) must resolve inside it,
+            symbolic links followed (``kdgen.confine``).
         parameters: the setting that named each path, for messages (``spec.files[0]``);
             defaults to the path itself.
+        origin: the ``source`` of a problem about a refused path (the tool's config).
 
     Raises:
         InputError: naming every path that is refused or cannot be read.
@@ -59,19 +63,17 @@ def read_sources(
             sources.append(Source("<stdin>", read_stdin(stdin, budget)))
             continue
         if not path:
-            problems.append(Problem("path is empty", field=parameter))
+            problems.append(Problem("path is empty", source=origin, field=parameter))
             continue
-        start = Path(path)
         if root is not None:
             try:
-                start = confined_path(root, path, parameter or path)
+                confined_path(root, path, parameter or path)
             except Escape as err:
-                problems.append(err.problem)
+                problems.append(replace(err.problem, source=origin))
                 continue
-        for file in _expand(start, path, problems, root, parameter or path):
-            name = str(file) if root is None else _shown(file, root, path)
+        for file in _expand(Path(path), problems, root, parameter or path, origin):
             try:
-                sources.append(Source(name, _read_file(file, name, budget)))
+                sources.append(Source(str(file), _read_file(file, str(file), budget)))
             except InputError as err:
                 problems.extend(err.problems)
     if problems:
@@ -141,12 +143,13 @@ def _where(data: bytes | str, offset: int) -> str:
     return f"line {line}, column {column}"
 
 
-def _shown(file: Path, root: Path, path: str) -> str:
-    """Name a confined file relative to the root, as the configuration would write it."""
-    try:
-        return str(file.relative_to(os.path.realpath(root)))
-    except ValueError:
-        return path
+def read_text_file(file: Path, name: str) -> str:
+    """Read one file as ``read_sources`` would (bounded, UTF-8, no NUL), named ``name``.
+
+    Raises:
+        InputError: one located line.
+    """
+    return _read_file(file, name, [limits.MAX_INPUT_BYTES])
 
 
 def _read_file(file: Path, name: str, budget: list[int]) -> str:
@@ -159,8 +162,9 @@ def _read_file(file: Path, name: str, budget: list[int]) -> str:
 
 
 def _expand(
-    path: Path, shown: str, problems: list[Problem], root: Path | None, parameter: str
+    path: Path, problems: list[Problem], root: Path | None, parameter: str, origin: str
 ) -> list[Path]:
+    shown = str(path)
     status = _status(path, shown, problems)
     if status is None:
         return []
@@ -176,7 +180,7 @@ def _expand(
         if not entry.name.endswith(_SUFFIXES):
             continue
         file = path / entry.name
-        entry_shown = os.path.join(shown, entry.name)
+        entry_shown = str(file)
         status = _status(file, entry_shown, problems)
         if status is None or stat.S_ISDIR(status.st_mode):
             continue
@@ -185,9 +189,9 @@ def _expand(
             continue
         if root is not None:
             try:
-                file = confined_path(root, str(file), f"{parameter} ({entry.name})")
+                confined_path(root, str(file), f"{parameter} ({entry.name})")
             except Escape as err:
-                problems.append(err.problem)
+                problems.append(replace(err.problem, source=origin))
                 continue
         files.append(file)
     return files

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from kdgen.bounds import bound_problems
+from kdgen.bounds import bound_problems, metadata_problems
 from kdgen.errors import Problem
 from kdgen.kusciamessages import initiator_not_a_party, parties_empty
 from kdgen.load import Document, Inputs
@@ -107,6 +107,7 @@ def _schema_checked(
         body = apply_defaults(schema, doc.body)
         found = [doc.problem(path, message) for path, message in schema_problems(schema, body)]
         found.extend(doc.problem(path, message) for path, message in unknown_fields(schema, body))
+        found.extend(metadata_problems(doc))
         if not found:
             found = bound_problems(replace(doc, body=body))
         problems.extend(found)

@@ -20,11 +20,14 @@ KDGEN = Path(__file__).resolve().parent.parent / "kdgen"
 
 PURE = (
     "appconfig",
+    "bounds",
     "configrender",
     "errors",
     "expand",
     "gostrconv",
+    "jsontext",
     "kusciamessages",
+    "limits",
     "load",
     "manifests",
     "model",
@@ -41,7 +44,14 @@ PURE = (
 )
 """Modules (``kdgen.<name>``) that decide what the objects are: ARCHITECTURE.md's pure set."""
 
-IO_MODULES = ("kdgen.cli", "kdgen.sources", "kdgen.sync_cli", "kdgen.plugin_cli")
+IO_MODULES = (
+    "kdgen.cli",
+    "kdgen.confine",
+    "kdgen.sources",
+    "kdgen.sync_cli",
+    "kdgen.plugin_cli",
+    "kdgen.writing",
+)
 IO_PACKAGES = ("kdgen.adapters", "kdgen.controller", "tests")
 
 FORBIDDEN_IMPORTS = (

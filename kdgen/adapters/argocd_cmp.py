@@ -18,6 +18,12 @@ Parameters (Application ``plugin.env`` name, then the variable the plugin sees):
 
 An empty value means the default. An inventory kept inside the application directory is read
 once, as one of its files; naming it as well is harmless.
+
+Confinement (``kdgen.confine``): the inventory may sit anywhere in the repository Argo CD
+checked out, but not outside it: its path, symbolic links followed, must resolve inside the
+repository root (the working directory minus ``ARGOCD_APP_SOURCE_PATH``, or the application
+directory when that variable does not describe the working directory). The application
+directory's own files must resolve inside the application directory.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 from kdgen.adapters import Outcome, read_options
 from kdgen.errors import KdgenError, Problem, problem_lines
@@ -37,6 +44,23 @@ ENV_PREFIX = "ARGOCD_ENV_"
 ENV_PROFILE = "ARGOCD_ENV_KDGEN_PROFILE"
 ENV_PORTS = "ARGOCD_ENV_KDGEN_PORTS"
 ENV_INVENTORY = "ARGOCD_ENV_KDGEN_INVENTORY"
+ENV_SOURCE_PATH = "ARGOCD_APP_SOURCE_PATH"
+
+
+def repository_root(app: Path, source_path: str) -> Path:
+    """Return the repository root: ``app`` minus ``source_path`` when it ends with it.
+
+    >>> repository_root(Path("/repo/apps/kd"), "apps/kd")
+    PosixPath('/repo')
+    >>> repository_root(Path("/repo/apps/kd"), "../../etc")
+    PosixPath('/repo/apps/kd')
+    """
+    parts = [part for part in Path(source_path).parts if part not in ("", ".")]
+    if not parts or ".." in parts or Path(source_path).is_absolute():
+        return app
+    if list(app.parts[-len(parts) :]) != parts:
+        return app
+    return Path(*app.parts[: -len(parts)])
 
 
 def generate(environ: Mapping[str, str]) -> Outcome:
@@ -57,9 +81,18 @@ def generate(environ: Mapping[str, str]) -> Outcome:
                 "", source="environment", field=f"{ENV_PREFIX}KDGEN_{name.upper()}"
             ),
         )
-        sources = read_sources(["."], stdin=io.StringIO())
+        app = Path.cwd()
+        sources = read_sources(
+            ["."], stdin=io.StringIO(), root=app, parameters=["application folder"]
+        )
         if inventory and os.path.normpath(inventory) not in {s.name for s in sources}:
-            sources += read_sources([inventory], stdin=io.StringIO())
+            sources += read_sources(
+                [inventory],
+                stdin=io.StringIO(),
+                root=repository_root(app, environ.get(ENV_SOURCE_PATH, "")),
+                parameters=[ENV_INVENTORY],
+                origin="environment",
+            )
         expansion = expand(parse_sources(sources), options)
     except KdgenError as err:
         return Outcome(stderr=problem_lines(getattr(err, "problems", ())), exit_code=1)

@@ -7,6 +7,8 @@ order:
 
 - ``functionConfig.spec.files``: files or directories, relative to the working directory,
   which kustomize sets to the kustomization directory (kpt leaves it where kpt was started);
+  each must resolve inside that directory, symbolic links followed (``kdgen.confine``, as
+  kustomize's load restrictor), or the function fails naming the entry;
 - ``functionConfig.spec.inline``: KusciaDeployment, AppImage and Inventory documents;
 - ``items`` of those three kinds (a kpt package holding its KDs and AppImages).
 
@@ -36,11 +38,12 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kdgen import limits
 from kdgen.adapters import Outcome, read_options
-from kdgen.errors import InputError, KdgenError, Problem, problem_lines
+from kdgen.errors import InputError, KdgenError, Problem, escape_controls, problem_lines
 from kdgen.expand import expand
 from kdgen.load import Source, parse_sources
 from kdgen.model import (
@@ -89,6 +92,7 @@ _CONFIGMAP_FIELDS = ("profile", "ports", "files")
 class _Config:
     options: Options = field(default_factory=Options)
     files: tuple[str, ...] = ()
+    files_field: str = "spec.files"
     inline: tuple[Any, ...] = ()
 
 
@@ -108,7 +112,13 @@ def process(text: str) -> Outcome:
         items = _items(resource_list)
         config = _function_config(resource_list.get("functionConfig"))
         sources = [
-            *read_sources(config.files, stdin=io.StringIO()),
+            *read_sources(
+                config.files,
+                stdin=io.StringIO(),
+                root=Path.cwd(),
+                parameters=[f"{config.files_field}[{i}]" for i in range(len(config.files))],
+                origin=FUNCTION_CONFIG,
+            ),
             *_inline_sources(config.inline),
             *_item_sources(items),
         ]
@@ -187,7 +197,9 @@ def _from_spec(spec: Any, at: str, allowed: Sequence[str] = _SPEC_FIELDS) -> _Co
         problems.extend(err.problems)
     if problems:
         raise InputError(problems)
-    return _Config(options=options, files=tuple(files), inline=tuple(inline))
+    return _Config(
+        options=options, files=tuple(files), files_field=f"{at}.files", inline=tuple(inline)
+    )
 
 
 def _comma_list(text: str) -> list[str]:
@@ -325,14 +337,20 @@ def result(problem: Problem) -> dict[str, Any]:
     'cross-domain'}, 'field': {'path': 'spec.parties'}, 'file': {'path': 'kd.yaml', 'index': 1},
     'tags': {'reason': 'ValidateFailed'}}
     """
-    entry: dict[str, Any] = {"message": problem.message, "severity": problem.severity}
+    entry: dict[str, Any] = {
+        "message": escape_controls(problem.message),
+        "severity": problem.severity,
+    }
     reference = _resource_ref(problem.resource)
     if reference:
         entry["resourceRef"] = reference
     if problem.field:
-        entry["field"] = {"path": problem.field}
+        entry["field"] = {"path": escape_controls(problem.field)}
     if problem.source:
-        entry["file"] = {"path": problem.source, "index": max(problem.doc_index - 1, 0)}
+        entry["file"] = {
+            "path": escape_controls(problem.source),
+            "index": max(problem.doc_index - 1, 0),
+        }
     if problem.reason:
         entry["tags"] = {"reason": problem.reason}
     return entry
@@ -344,5 +362,5 @@ def _resource_ref(resource: str) -> dict[str, str]:
     if kind not in _API_VERSIONS or not name:
         return {}
     namespace, _, short = name.rpartition("/")
-    reference = {"apiVersion": _API_VERSIONS[kind], "kind": kind, "name": short}
-    return {**reference, "namespace": namespace} if namespace else reference
+    reference = {"apiVersion": _API_VERSIONS[kind], "kind": kind, "name": escape_controls(short)}
+    return {**reference, "namespace": escape_controls(namespace)} if namespace else reference

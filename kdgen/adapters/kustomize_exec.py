@@ -13,7 +13,9 @@ A KD names nothing but AppImages by name, so the other inputs are listed on the 
 ``kdgen.kuscia.secretflow/inputs``
     comma-separated files or directories, relative to the kustomization directory, holding the
     AppImages (and optionally an Inventory). Directories contribute their ``*.yaml``,
-    ``*.yml`` and ``*.json`` files, as for ``kdgen generate``.
+    ``*.yml`` and ``*.json`` files, as for ``kdgen generate``. Each must resolve inside the
+    kustomization directory, symbolic links followed (``kdgen.confine``, as kustomize's load
+    restrictor), or the plugin fails naming the annotation.
 ``kdgen.kuscia.secretflow/profile``, ``kdgen.kuscia.secretflow/ports``
     the ``--profile`` and ``--ports`` values (defaults ``kuscia`` and ``declared``).
 
@@ -29,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from kdgen.adapters import Outcome, read_options
-from kdgen.errors import KdgenError, Problem, problem_lines
+from kdgen.errors import InputError, KdgenError, Problem, problem_lines
 from kdgen.expand import expand
 from kdgen.load import Source, parse_sources
 from kdgen.render import render_stream
-from kdgen.sources import read_sources
+from kdgen.sources import read_sources, read_text_file
 from kdgen.yamlio import read_documents
 
 ANNOTATION_INPUTS = "kdgen.kuscia.secretflow/inputs"
@@ -52,10 +54,9 @@ def generate(config_path: str) -> Outcome:
         The YAML stream (exit 0, warnings on stderr), or the problems on stderr (exit 1).
     """
     try:
-        text = Path(config_path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        problem = Problem(f"cannot read file: {err}", source=config_path)
-        return Outcome(stderr=problem_lines([problem]), exit_code=1)
+        text = read_text_file(Path(config_path), config_path)
+    except InputError as err:
+        return Outcome(stderr=problem_lines(err.problems), exit_code=1)
     config = Source(CONFIG_SOURCE, text)
     try:
         annotations = _annotations(config)
@@ -66,7 +67,16 @@ def generate(config_path: str) -> Outcome:
         )
         listed = str(annotations.get(ANNOTATION_INPUTS) or "")
         paths = [p.strip() for p in listed.split(",") if p.strip()]
-        sources = [config, *read_sources(paths, stdin=io.StringIO())]
+        sources = [
+            config,
+            *read_sources(
+                paths,
+                stdin=io.StringIO(),
+                root=Path.cwd(),
+                parameters=[f"metadata.annotations[{ANNOTATION_INPUTS}]"] * len(paths),
+                origin=CONFIG_SOURCE,
+            ),
+        ]
         expansion = expand(parse_sources(sources), options)
     except KdgenError as err:
         return Outcome(stderr=problem_lines(getattr(err, "problems", ())), exit_code=1)
