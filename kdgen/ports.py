@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kdgen import jsontext
+from kdgen import jsontext, limits
 from kdgen.errors import Problem
 from kdgen.model import ANNOTATION_ALLOCATED_PORTS, PORT_RANGE, Inventory, PortMode, Reason
 from kdgen.plan import KdPlan, PartyPlan
@@ -53,11 +53,23 @@ class PortAssignment:
 
 
 class _Namespaces:
-    """Which numbers are used in each namespace, and by whom."""
+    """Which numbers are used in each namespace, and by whom.
+
+    Kept so that every question is answered in (amortised) constant time, whatever the number
+    of KDs and ports: a per-namespace count of used numbers in the allocator range, and a
+    skip table that jumps over runs of used numbers (numbers are never freed, so a jump once
+    taken stays valid). Without them a nearly full namespace cost a scan of the whole range
+    per port, quadratic in the ports of a run.
+    """
 
     def __init__(self, taken: Mapping[str, frozenset[int]]) -> None:
         self._taken = taken
         self._owners: dict[tuple[str, int], str] = {}
+        low, high = PORT_RANGE
+        self._used: dict[str, set[int]] = {
+            ns: {n for n in numbers if low <= n < high} for ns, numbers in taken.items()
+        }
+        self._skip: dict[str, dict[int, int]] = {}
 
     def is_free(self, namespace: str, number: int) -> bool:
         return number not in self._taken.get(namespace, ()) and (
@@ -66,13 +78,31 @@ class _Namespaces:
 
     def count(self, namespace: str) -> int:
         """Return how many numbers of ``namespace`` are used, as Kuscia's error message says."""
+        return len(self._used.get(namespace, ()))
+
+    def next_free(self, namespace: str, start: int) -> int | None:
+        """Return the first free number at or after ``start``, wrapping round the range."""
         low, high = PORT_RANGE
-        owned = {n for ns, n in self._owners if ns == namespace}
-        return sum(1 for n in owned | set(self._taken.get(namespace, ())) if low <= n < high)
+        if self.count(namespace) >= high - low:
+            return None
+        skip = self._skip.setdefault(namespace, {})
+        passed = []
+        number = start
+        while not self.is_free(namespace, number):
+            passed.append(number)
+            number = skip.get(number, number + 1)
+            if number >= high:
+                number = low
+        for used in passed:
+            skip[used] = number
+        return number
 
     def claim(self, namespace: str, number: int, owner: str) -> str:
         """Record ``owner`` on the number; return the earlier owner if another had it."""
         earlier = self._owners.setdefault((namespace, number), owner)
+        low, high = PORT_RANGE
+        if low <= number < high:
+            self._used.setdefault(namespace, set()).add(number)
         return "" if earlier == owner else earlier
 
 
@@ -196,6 +226,12 @@ def _parse_entry(item: Any) -> tuple[dict[str, Any], str]:
                 is_int = isinstance(number, int) and not isinstance(number, bool)
                 if not is_int or not _INT32[0] <= number <= _INT32[1]:
                     return entry, f"namedPort {port!r}: {json.dumps(number)} is not an int32"
+                if not limits.PORT_MIN <= number <= limits.PORT_MAX:
+                    return entry, (
+                        f"namedPort {port!r}: {number} is not a port number "
+                        f"({limits.PORT_MIN}-{limits.PORT_MAX}); the apiserver would reject the "
+                        "Service and container port made from it"
+                    )
                 named[port] = number
             entry[name] = named
         elif isinstance(field_value, str):
@@ -288,11 +324,8 @@ def _allocate(plan: KdPlan, used: _Namespaces, numbers: dict[PartyKey, dict[str,
         for port in party.ports:
             if port.name in party_numbers:
                 continue
-            for step in range(high - low):
-                candidate = low + (cursor - low + step) % (high - low)
-                if used.is_free(namespace, candidate):
-                    break
-            else:
+            candidate = used.next_free(namespace, low + (cursor - low) % (high - low))
+            if candidate is None:
                 return (
                     f'failed to allocate ports for namespace "{namespace}", detail-> no available '
                     f"port to allocate, allocated port count={used.count(namespace)}, "

@@ -130,8 +130,11 @@ def check_replaceable(
                 f"refusing to rewrite {_shown(path)}: it has {status.st_nlink} hard links, "
                 "which replacing it would break"
             )
-        if not os.access(path, os.W_OK):
-            raise WriteRefused(f"refusing to rewrite {_shown(path)}: it is read-only")
+        if not status.st_mode & stat.S_IWUSR or not os.access(path, os.W_OK):
+            raise WriteRefused(
+                f"refusing to rewrite {_shown(path)}: it is read-only "
+                f"(mode {stat.S_IMODE(status.st_mode):04o})"
+            )
         mode = stat.S_IMODE(status.st_mode)
         if (status.st_uid, status.st_gid) != (os.geteuid(), os.getegid()):
             owner = (status.st_uid, status.st_gid)
@@ -220,6 +223,7 @@ def write_tree(root: Path, files: Mapping[str, str], *, inputs: Collection[Path]
     if kind not in ("missing", "dir"):
         raise WriteRefused(f"refusing to write {_shown(root)}: it is not a folder")
     recorded: set[str] = set()
+    legacy = False
     if kind == "dir" and any(root.iterdir()):
         if _kind(root / MARKER) != "file":
             raise WriteRefused(
@@ -227,6 +231,7 @@ def write_tree(root: Path, files: Mapping[str, str], *, inputs: Collection[Path]
             )
         marker = (root / MARKER).read_bytes().decode("utf-8", "replace")
         recorded = {name for name in recorded_files(marker) if _safe_relative(name)}
+        legacy = not marker.startswith("#")
     real_root = _real(root)
     for item in inputs:
         real = _real(item)
@@ -250,7 +255,7 @@ def write_tree(root: Path, files: Mapping[str, str], *, inputs: Collection[Path]
             hint = (
                 "; the marker was written by an older kdgen that did not list its files: "
                 "remove the folder and generate it again"
-                if not recorded
+                if legacy
                 else ""
             )
             raise WriteRefused(

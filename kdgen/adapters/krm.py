@@ -237,6 +237,17 @@ def _item_sources(items: Sequence[Any]) -> list[Source]:
             by_file.setdefault(str(path), {})[at] = _without_orchestrator(item)
         else:
             by_file.setdefault(ITEMS_SOURCE, {})[position] = _without_orchestrator(item)
+    slots = sum(max(docs) + 1 for docs in by_file.values())
+    if slots > limits.MAX_DOCUMENTS:
+        raise InputError(
+            [
+                Problem(
+                    f"the items' index annotations place {slots} documents; kdgen reads at "
+                    f"most {limits.MAX_DOCUMENTS} in one run",
+                    source=ITEMS_SOURCE,
+                )
+            ]
+        )
     return [Source(name, _stream_at(docs)) for name, docs in by_file.items()]
 
 
