@@ -10,6 +10,13 @@ kustomization root. Every adapter passes its paths through ``confined_path`` (th
 
 The path is resolved with every symbolic link followed (``os.path.realpath``), so a link
 inside the root that points out of it is refused as well; the root is resolved the same way.
+
+Which root (``checkout_root``): the checkout the tool works in, that is the nearest folder
+holding ``.git`` at or above the tool's working directory, or the working directory itself
+when there is none. A GitOps repository routinely keeps AppImages and the Inventory beside,
+not below, the kustomization that uses them (``examples/kustomize`` does), and everything in
+the checkout is already readable by whoever writes it; what must never be read is the rest
+of the machine: other checkouts on an Argo CD repo-server, credentials, ``/etc``.
 """
 
 from __future__ import annotations
@@ -18,6 +25,15 @@ import os
 from pathlib import Path
 
 from kdgen.errors import Problem
+
+
+def checkout_root(folder: Path) -> Path:
+    """Return the nearest folder at or above ``folder`` that holds ``.git``, else ``folder``."""
+    real = Path(os.path.realpath(folder))
+    for candidate in (real, *real.parents):
+        if os.path.lexists(candidate / ".git"):
+            return candidate
+    return real
 
 
 class Escape(Exception):
@@ -56,7 +72,8 @@ def confined_path(root: Path, path: str, parameter: str) -> Path:
         raise Escape(
             Problem(
                 f"path {path!r} is outside {real_root} (resolved to {resolved}); kdgen reads "
-                "only files inside the folder the tool runs it in",
+                "only files of the checkout the tool runs it in (of the folder, outside a "
+                "git checkout)",
                 field=parameter,
             )
         )

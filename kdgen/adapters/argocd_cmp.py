@@ -19,11 +19,11 @@ Parameters (Application ``plugin.env`` name, then the variable the plugin sees):
 An empty value means the default. An inventory kept inside the application directory is read
 once, as one of its files; naming it as well is harmless.
 
-Confinement (``kdgen.confine``): the inventory may sit anywhere in the repository Argo CD
-checked out, but not outside it: its path, symbolic links followed, must resolve inside the
-repository root (the working directory minus ``ARGOCD_APP_SOURCE_PATH``, or the application
-directory when that variable does not describe the working directory). The application
-directory's own files must resolve inside the application directory.
+Confinement (``kdgen.confine``): the inventory, and every file of the application
+directory, may sit anywhere in the repository Argo CD checked out, but not outside it: each
+path, symbolic links followed, must resolve inside the repository root (the working
+directory minus ``ARGOCD_APP_SOURCE_PATH``; when that variable does not describe the working
+directory, the nearest folder above holding ``.git``, else the application directory).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from kdgen.adapters import Outcome, read_options
+from kdgen.confine import checkout_root
 from kdgen.errors import KdgenError, Problem, problem_lines
 from kdgen.expand import expand
 from kdgen.load import parse_sources
@@ -57,9 +58,9 @@ def repository_root(app: Path, source_path: str) -> Path:
     """
     parts = [part for part in Path(source_path).parts if part not in ("", ".")]
     if not parts or ".." in parts or Path(source_path).is_absolute():
-        return app
+        return checkout_root(app)
     if list(app.parts[-len(parts) :]) != parts:
-        return app
+        return checkout_root(app)
     return Path(*app.parts[: -len(parts)])
 
 
@@ -81,15 +82,15 @@ def generate(environ: Mapping[str, str]) -> Outcome:
                 "", source="environment", field=f"{ENV_PREFIX}KDGEN_{name.upper()}"
             ),
         )
-        app = Path.cwd()
+        root = repository_root(Path.cwd(), environ.get(ENV_SOURCE_PATH, ""))
         sources = read_sources(
-            ["."], stdin=io.StringIO(), root=app, parameters=["application folder"]
+            ["."], stdin=io.StringIO(), root=root, parameters=["application folder"]
         )
         if inventory and os.path.normpath(inventory) not in {s.name for s in sources}:
             sources += read_sources(
                 [inventory],
                 stdin=io.StringIO(),
-                root=repository_root(app, environ.get(ENV_SOURCE_PATH, "")),
+                root=root,
                 parameters=[ENV_INVENTORY],
                 origin="environment",
             )

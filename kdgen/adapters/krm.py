@@ -7,8 +7,9 @@ order:
 
 - ``functionConfig.spec.files``: files or directories, relative to the working directory,
   which kustomize sets to the kustomization directory (kpt leaves it where kpt was started);
-  each must resolve inside that directory, symbolic links followed (``kdgen.confine``, as
-  kustomize's load restrictor), or the function fails naming the entry;
+  each must resolve inside the checkout holding that directory (or inside the directory when
+  it is in none), symbolic links followed (``kdgen.confine``, like kustomize's load
+  restrictor), or the function fails naming the entry;
 - ``functionConfig.spec.inline``: KusciaDeployment, AppImage and Inventory documents;
 - ``items`` of those three kinds (a kpt package holding its KDs and AppImages).
 
@@ -43,6 +44,7 @@ from typing import Any
 
 from kdgen import limits
 from kdgen.adapters import Outcome, read_options
+from kdgen.confine import checkout_root
 from kdgen.errors import InputError, KdgenError, Problem, escape_controls, problem_lines
 from kdgen.expand import expand
 from kdgen.load import Source, parse_sources
@@ -115,7 +117,7 @@ def process(text: str) -> Outcome:
             *read_sources(
                 config.files,
                 stdin=io.StringIO(),
-                root=Path.cwd(),
+                root=checkout_root(Path.cwd()),
                 parameters=[f"{config.files_field}[{i}]" for i in range(len(config.files))],
                 origin=FUNCTION_CONFIG,
             ),

@@ -14,8 +14,9 @@ A KD names nothing but AppImages by name, so the other inputs are listed on the 
     comma-separated files or directories, relative to the kustomization directory, holding the
     AppImages (and optionally an Inventory). Directories contribute their ``*.yaml``,
     ``*.yml`` and ``*.json`` files, as for ``kdgen generate``. Each must resolve inside the
-    kustomization directory, symbolic links followed (``kdgen.confine``, as kustomize's load
-    restrictor), or the plugin fails naming the annotation.
+    checkout holding the kustomization directory (or inside that directory when it is in
+    none), symbolic links followed (``kdgen.confine``, like kustomize's load restrictor), or
+    the plugin fails naming the annotation.
 ``kdgen.kuscia.secretflow/profile``, ``kdgen.kuscia.secretflow/ports``
     the ``--profile`` and ``--ports`` values (defaults ``kuscia`` and ``declared``).
 
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from kdgen.adapters import Outcome, read_options
+from kdgen.confine import checkout_root
 from kdgen.errors import InputError, KdgenError, Problem, problem_lines
 from kdgen.expand import expand
 from kdgen.load import Source, parse_sources
@@ -72,7 +74,7 @@ def generate(config_path: str) -> Outcome:
             *read_sources(
                 paths,
                 stdin=io.StringIO(),
-                root=Path.cwd(),
+                root=checkout_root(Path.cwd()),
                 parameters=[f"metadata.annotations[{ANNOTATION_INPUTS}]"] * len(paths),
                 origin=CONFIG_SOURCE,
             ),

@@ -1138,3 +1138,44 @@ case(
     stdin=resource_list([_at_index(f"f{i}.yaml", "9999") for i in range(3)]),
     says="place 30000 documents",
 )
+
+CHECKOUT = {
+    "repo/.git/HEAD": "ref: refs/heads/main\n",
+    "repo/shared/image.yaml": IMAGE,
+    "repo/app/kd.yaml": KD,
+    "outside.yaml": STOLEN,
+}
+case(
+    "krm-spec-files-beside-the-folder-in-the-checkout-is-read",
+    "escape",
+    KRM,
+    CHECKOUT,
+    cwd="repo/app",
+    stdin=resource_list(config=generator(["kd.yaml", "../shared/image.yaml"])),
+    exit=0,
+)
+case(
+    "krm-spec-files-outside-the-checkout",
+    "escape",
+    KRM,
+    CHECKOUT,
+    cwd="repo/app",
+    stdin=resource_list(config=generator(["kd.yaml", "../../outside.yaml"])),
+    says="spec.files[1]: path '../../outside.yaml' is outside <case>/repo",
+)
+case(
+    "exec-inputs-outside-the-checkout",
+    "escape",
+    EXEC,
+    {**CHECKOUT, "repo/app/kd-config.yaml": exec_config("../shared/image.yaml,../../outside.yaml")},
+    cwd="repo/app",
+    says="path '../../outside.yaml' is outside <case>/repo",
+)
+case(
+    "exec-inputs-beside-the-folder-in-the-checkout-is-read",
+    "escape",
+    EXEC,
+    {**CHECKOUT, "repo/app/kd-config.yaml": exec_config("../shared/image.yaml")},
+    cwd="repo/app",
+    exit=0,
+)

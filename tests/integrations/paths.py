@@ -96,9 +96,14 @@ def run(argv: list[str], *, cwd: Path, env: dict[str, str], stdin: str = "") -> 
 
 
 def lay_out(case: Case, root: Path) -> Path:
-    """Copy the case's inputs to ``root/app`` (and ``root/inventory.yaml``); return app."""
+    """Copy the case's inputs to ``root/app`` (and ``root/inventory.yaml``); return app.
+
+    ``root`` is made a checkout (it holds ``.git``), as a GitOps folder is: the plugins read
+    files beside the app folder only inside the checkout (``kdgen.confine``).
+    """
     app = root / "app"
     app.mkdir(parents=True)
+    (root / ".git").mkdir(exist_ok=True)
     for name in (KD_FILE, IMAGE_FILE):
         text = (EXAMPLE / name).read_text(encoding="utf-8")
         if case.broken:
