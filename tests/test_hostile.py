@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import stat
 import subprocess
@@ -170,3 +171,14 @@ def test_corpus_covers_every_class() -> None:
     assert len(CASES) >= 80
     assert len({case.name for case in CASES}) == len(CASES)
     assert set(_expected()) == {case.name for case in CASES}
+
+
+def test_security_md_names_only_cases_that_exist() -> None:
+    """Every corpus case SECURITY.md's limits table cites is a real case (and there are some)."""
+    text = (REPO / "SECURITY.md").read_text(encoding="utf-8")
+    table = [line for line in text.splitlines() if line.startswith("| ") and "`" in line]
+    cited = {
+        name for line in table for name in re.findall(r"`([a-z0-9-]+)`", line.rsplit("|", 2)[-2])
+    }
+    assert len(cited) >= 20
+    assert cited <= {case.name for case in CASES}
