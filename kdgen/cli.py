@@ -79,8 +79,8 @@ def handles_problems(command: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def _options(profile: str, ports: str) -> Options:
-    return Options(profile=Profile(profile), ports=PortMode(ports))
+def _options(profile: str, ports: str, include_sources: bool = True) -> Options:
+    return Options(profile=Profile(profile), ports=PortMode(ports), include_sources=include_sources)
 
 
 def load_inputs(paths: Sequence[str], inventory: str | None) -> Inputs:
@@ -129,6 +129,13 @@ def generation_options(command: Callable[P, R]) -> Callable[P, R]:
                 "--inventory",
                 type=click.Path(dir_okay=False),
                 help="Inventory file with cluster facts (partner domains, KD uids, taken ports).",
+            ),
+            click.option(
+                "--include-sources/--no-include-sources",
+                default=True,
+                show_default=True,
+                help="Also write the KusciaDeployments and AppImages themselves (cleaned of "
+                "status and server-set fields), so a GitOps engine applies them too.",
             ),
         ]
     ):
@@ -181,31 +188,40 @@ def main() -> None:
 )
 @handles_problems
 def generate(
-    paths: tuple[str, ...], profile: str, ports: str, inventory: str | None, output_dir: str | None
+    paths: tuple[str, ...],
+    profile: str,
+    ports: str,
+    inventory: str | None,
+    include_sources: bool,
+    output_dir: str | None,
 ) -> None:
-    """Write the Deployments, Services and ConfigMaps for every self party."""
+    """Write the KDs and AppImages, and the Deployments, Services and ConfigMaps of every party.
+
+    The tree (--output-dir) has a cross-domain/ folder for the KDs and AppImages and one
+    folder per domain namespace, each a kustomization.
+    """
     sources = _read(paths, inventory)
-    expansion = expand(parse_sources(sources), _options(profile, ports))
+    expansion = expand(parse_sources(sources), _options(profile, ports, include_sources))
     report(expansion.warnings)
     if output_dir is not None:
         inputs = _input_paths(paths, inventory, sources)
-        write_tree(_output_path(output_dir), render_tree(expansion.manifests), inputs=inputs)
+        write_tree(_output_path(output_dir), render_tree(expansion.objects), inputs=inputs)
     else:
-        click.echo(render_stream(expansion.manifests), nl=False)
+        click.echo(render_stream(expansion.objects), nl=False)
 
 
 @main.command(name="validate")
 @generation_options
 @handles_problems
 def validate_command(
-    paths: tuple[str, ...], profile: str, ports: str, inventory: str | None
+    paths: tuple[str, ...], profile: str, ports: str, inventory: str | None, include_sources: bool
 ) -> None:
     """Check the inputs (schemas, Kuscia's rules, everything generate checks); write nothing."""
-    expansion = expand(load_inputs(paths, inventory), _options(profile, ports))
+    expansion = expand(load_inputs(paths, inventory), _options(profile, ports, include_sources))
     report(expansion.warnings)
     click.echo(
         f"ok: {len(expansion.kusciadeployments)} KusciaDeployment(s), "
-        f"{len(expansion.manifests)} object(s)",
+        f"{len(expansion.objects)} object(s)",
         err=True,
     )
 
@@ -225,6 +241,7 @@ def check(
     profile: str,
     ports: str,
     inventory: str | None,
+    include_sources: bool,
     golden: str,
     update: bool,
 ) -> None:
@@ -233,7 +250,7 @@ def check(
     ``--update`` writes only a file or tree kdgen generated (or a new one), never an input.
     """
     sources = _read(paths, inventory)
-    expansion = expand(parse_sources(sources), _options(profile, ports))
+    expansion = expand(parse_sources(sources), _options(profile, ports, include_sources))
     report(expansion.warnings)
     target = _output_path(golden)
     as_tree = target.is_dir() or (not target.exists() and not target.suffix)
@@ -241,21 +258,21 @@ def check(
     shown = escape_controls(str(target))
     if update:
         if as_tree:
-            write_tree(target, render_tree(expansion.manifests), inputs=inputs)
+            write_tree(target, render_tree(expansion.objects), inputs=inputs)
         else:
             check_replaceable(target, inputs=inputs)
             if target.exists() and not is_generated_stream(_read_golden(target), _STREAM_KINDS):
                 raise WriteRefused(
                     f"refusing to update {shown}: it does not hold a stream kdgen generated"
                 )
-            replace_file(target, render_stream(expansion.manifests), inputs=inputs)
+            replace_file(target, render_stream(expansion.objects), inputs=inputs)
         click.echo(f"updated {shown}", err=True)
         return
     if as_tree:
-        diff = tree_diff(read_tree(target), render_tree(expansion.manifests))
+        diff = tree_diff(read_tree(target), render_tree(expansion.objects))
     else:
         committed = _read_golden(target) if target.exists() else ""
-        diff = unified_diff(committed, render_stream(expansion.manifests), name=str(target))
+        diff = unified_diff(committed, render_stream(expansion.objects), name=str(target))
     if diff:
         click.echo(diff, nl=False)
         click.echo(f"error: {shown} is out of date; run with --update to rewrite it", err=True)
@@ -289,7 +306,8 @@ def pin_ports_command(paths: tuple[str, ...], inventory: str | None) -> None:
     """
     if "-" in paths:
         raise click.UsageError("pin-ports rewrites files in place, so it cannot read stdin")
-    expansion = expand(load_inputs(paths, inventory), Options(ports=PortMode.ALLOCATED))
+    options = Options(ports=PortMode.ALLOCATED, include_sources=False)
+    expansion = expand(load_inputs(paths, inventory), options)
     report(expansion.warnings)
     changes: dict[str, str] = {}
     problems: list[Problem] = []

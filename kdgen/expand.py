@@ -27,6 +27,7 @@ from kdgen.model import (
 from kdgen.plan import KdPlan, plan_kusciadeployment
 from kdgen.ports import PortAssignment, assign_ports, party_numbers
 from kdgen.render import sort_manifests
+from kdgen.sourceobjects import source_objects
 from kdgen.validate import validate
 
 NO_KUSCIA_DEPLOYMENT = "no KusciaDeployment among the inputs: nothing to generate"
@@ -43,16 +44,24 @@ class Expansion:
     """The result of a successful run.
 
     Attributes:
-        manifests: every object, sorted by namespace, kind and name.
+        manifests: every object made from a KD, sorted by namespace, kind and name.
         warnings: problems worth reporting that did not stop the run.
         allocated_ports: per KD name, its allocated-ports annotation (``--ports allocated``).
         kusciadeployments: the KD documents the manifests came from, in input order.
+        sources: the input AppImages and KDs as emitted (``sourceobjects.py``), when
+            ``Options.include_sources``; otherwise empty.
     """
 
     manifests: tuple[Manifest, ...]
     warnings: tuple[Problem, ...] = ()
     allocated_ports: Mapping[str, str] = field(default_factory=dict)
     kusciadeployments: tuple[Document, ...] = ()
+    sources: tuple[Manifest, ...] = ()
+
+    @property
+    def objects(self) -> tuple[Manifest, ...]:
+        """Everything to write, in output order: the sources, then the objects made from them."""
+        return tuple(sort_manifests([*self.sources, *self.manifests]))
 
 
 def expand(inputs: Inputs, options: Options | None = None) -> Expansion:
@@ -88,11 +97,17 @@ def expand(inputs: Inputs, options: Options | None = None) -> Expansion:
     if any(p.severity == "error" for p in problems):
         raise ValidationError(problems)
     annotations = assignment.annotations if options.ports is PortMode.ALLOCATED else {}
+    sources = (
+        source_objects(inputs.app_images, inputs.kusciadeployments, annotations)
+        if options.include_sources
+        else []
+    )
     return Expansion(
         manifests=tuple(sort_manifests(manifests)),
         warnings=tuple(problems),
         allocated_ports=annotations,
         kusciadeployments=tuple(p.kd for p in plans),
+        sources=tuple(sources),
     )
 
 

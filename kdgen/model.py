@@ -148,6 +148,8 @@ class Options:
 
     profile: Profile = Profile.KUSCIA
     ports: PortMode = PortMode.DECLARED
+    include_sources: bool = True
+    """Emit the KDs and AppImages themselves before their objects (``sourceobjects.py``)."""
 
 
 # --- cluster facts ------------------------------------------------------------------------

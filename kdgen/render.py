@@ -1,8 +1,9 @@
 """Order and serialise manifests: the stream, the per-domain tree, and the golden diff.
 
-Pure. Objects are sorted by namespace, then kind (ConfigMap, Service, Deployment: what a pod
-needs exists before the pod), then name, so the output never depends on input order. The tree
-for ``--output-dir`` is returned as ``{relative path: text}``; writing it is the CLI's job.
+Pure. The sources (AppImages, then KusciaDeployments) come first; then objects are sorted by
+namespace, then kind (ConfigMap, Service, Deployment: what a pod needs exists before the pod),
+then name, so the output never depends on input order. The tree for ``--output-dir`` is
+returned as ``{relative path: text}``; writing it is the CLI's job.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from kdgen.model import Manifest
+from kdgen.model import KUSCIA_CROSS_DOMAIN, Manifest
+from kdgen.sourceobjects import SOURCE_KINDS
 from kdgen.yamlio import dump_document, dump_documents
 
 KIND_RANK = {"Namespace": 0, "ConfigMap": 1, "Service": 2, "Deployment": 3}
+SOURCES_FOLDER = KUSCIA_CROSS_DOMAIN
+"""Tree folder of the KDs (their namespace) and of the cluster-scoped AppImages they name."""
 KUSTOMIZATION = "kustomization.yaml"
 MARKER = ".kdgen"
 """File kdgen leaves in an output tree, listing the files it wrote there: only those may a later
@@ -42,11 +46,14 @@ def recorded_files(text: str) -> list[str]:
     return [line for line in text.splitlines() if line and not line.startswith("#")]
 
 
-def sort_key(obj: Manifest) -> tuple[str, int, str, str]:
+def sort_key(obj: Manifest) -> tuple[int, str, int, str, str]:
     """Return the position of ``obj`` in the output."""
     meta = obj.get("metadata") or {}
     kind = str(obj.get("kind", ""))
+    if kind in SOURCE_KINDS:
+        return (0, "", SOURCE_KINDS.index(kind), str(meta.get("namespace", "")), str(meta["name"]))
     return (
+        1,
         str(meta.get("namespace", "")),
         KIND_RANK.get(kind, len(KIND_RANK)),
         kind,
@@ -73,23 +80,39 @@ def file_name(obj: Manifest) -> str:
     return f"{str(obj['kind']).lower()}-{obj['metadata']['name']}.yaml"
 
 
+def folder(obj: Manifest) -> str:
+    """Return the tree folder of ``obj``: its namespace; the sources folder if it has none.
+
+    >>> folder({"kind": "AppImage", "metadata": {"name": "img"}})
+    'cross-domain'
+    """
+    return str((obj.get("metadata") or {}).get("namespace") or SOURCES_FOLDER)
+
+
+def tree_path(obj: Manifest) -> str:
+    """Return the path of ``obj`` in an output tree: ``<folder>/<kind>-<name>.yaml``."""
+    return f"{folder(obj)}/{file_name(obj)}"
+
+
 def render_tree(objects: Iterable[Manifest]) -> dict[str, str]:
-    """Return the files of an output tree: one folder per domain, each a kustomization.
+    """Return the files of an output tree: one folder per namespace, each a kustomization.
 
     Every domain folder holds one file per object and a ``kustomization.yaml`` listing them,
-    so an Argo CD Application or a Flux Kustomization can point at the folder. The top folder
-    has a ``kustomization.yaml`` listing the domain folders, for tools that take one path.
+    so an Argo CD Application or a Flux Kustomization can point at the folder; the KDs and
+    AppImages go to ``cross-domain/``, listed first, so the CRDs' objects can be applied (and
+    health-checked) apart from the workloads. The top folder has a ``kustomization.yaml``
+    listing every folder, for tools that take one path.
     """
     files: dict[str, str] = {}
-    by_namespace: dict[str, list[str]] = {}
+    by_folder: dict[str, list[str]] = {}
     for obj in sort_manifests(objects):
-        namespace = obj["metadata"]["namespace"]
         name = file_name(obj)
-        files[f"{namespace}/{name}"] = dump_document(obj)
-        by_namespace.setdefault(namespace, []).append(name)
-    for namespace, names in by_namespace.items():
-        files[f"{namespace}/{KUSTOMIZATION}"] = _kustomization(names)
-    files[KUSTOMIZATION] = _kustomization(sorted(by_namespace))
+        files[tree_path(obj)] = dump_document(obj)
+        by_folder.setdefault(folder(obj), []).append(name)
+    for name, names in by_folder.items():
+        files[f"{name}/{KUSTOMIZATION}"] = _kustomization(names)
+    top = sorted(by_folder, key=lambda name: (name != SOURCES_FOLDER, name))
+    files[KUSTOMIZATION] = _kustomization(top)
     files[MARKER] = marker_text(files)
     return dict(sorted(files.items()))
 

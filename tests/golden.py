@@ -61,7 +61,7 @@ def run_case(case: Path, sources: list[Source] | None = None) -> Outcome:
         expansion = expand(parse_sources(sources or case_sources(case)), case_options(case))
     except KdgenError as err:
         return Outcome({"errors.txt": problem_lines(getattr(err, "problems", ()))})
-    files = {"expected.yaml": render_stream(expansion.manifests)}
+    files = {"expected.yaml": render_stream(expansion.objects)}
     if expansion.warnings:
         files["warnings.txt"] = problem_lines(expansion.warnings)
     return Outcome(files)

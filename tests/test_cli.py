@@ -83,14 +83,25 @@ def bad_inputs(tmp_path: Path) -> Path:
 
 
 def test_generate_example_writes_the_seed_objects() -> None:
-    """Issue 3 item 8: for alice and bob, the seed's Deployment, 3 Services and ConfigMap."""
+    """Issue 3 item 8: for alice and bob, the seed's Deployment, 3 Services and ConfigMap.
+
+    Issue 9 item 1: the AppImage and the KD come first, so a GitOps engine applies them too.
+    """
     result = invoke("generate", str(EXAMPLE))
 
     assert result.exit_code == 0
     assert result.stderr == ""
     assert result.stdout == SEED_OUTPUT.read_text(encoding="utf-8")
     objects = list(yaml.safe_load_all(result.stdout))
-    got = sorted((o["metadata"]["namespace"], o["kind"], o["metadata"]["name"]) for o in objects)
+    sources = [
+        (o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objects[:2]
+    ]
+    assert sources == [
+        ("AppImage", None, "secretflow-serving-image"),
+        ("KusciaDeployment", "cross-domain", "secretflow-serving"),
+    ]
+    made = objects[2:]
+    got = sorted((o["metadata"]["namespace"], o["kind"], o["metadata"]["name"]) for o in made)
     want = sorted(
         (ns, kind, name)
         for ns in ("alice", "bob")
@@ -103,9 +114,19 @@ def test_generate_example_writes_the_seed_objects() -> None:
         )
     )
     assert got == want
-    assert {o["metadata"]["labels"]["kuscia.secretflow/kd-name"] for o in objects} == {
+    assert {o["metadata"]["labels"]["kuscia.secretflow/kd-name"] for o in made} == {
         "secretflow-serving"
     }
+
+
+def test_no_include_sources_writes_only_the_objects_made_from_the_kd() -> None:
+    result = invoke("generate", "--no-include-sources", str(EXAMPLE))
+
+    assert result.exit_code == 0, result.stderr
+    kinds = [o["kind"] for o in yaml.safe_load_all(result.stdout)]
+    assert len(kinds) == 10
+    assert "KusciaDeployment" not in kinds
+    assert "AppImage" not in kinds
 
 
 def test_generate_reads_stdin() -> None:
@@ -177,23 +198,26 @@ def test_generate_warnings_do_not_fail() -> None:
     image = EXAMPLE / "secretflow-serving-image.yaml"
     result = invoke("generate", str(reference), str(image))
     assert result.exit_code == 0
-    assert result.stdout.startswith("---\napiVersion: v1\n")
+    assert result.stdout.startswith("---\napiVersion: kuscia.secretflow/v1alpha1\nkind: AppImage\n")
     assert [line.split(": ")[0] for line in result.stderr.splitlines()] == ["warning", "warning"]
 
 
 @pytest.mark.parametrize(
-    "inputs",
+    ("inputs", "kinds"),
     [
-        pytest.param([], id="empty-folder"),
-        pytest.param(["secretflow-serving-image.yaml"], id="appimage-only"),
+        pytest.param([], [], id="empty-folder"),
+        # A GitOps folder may hold only AppImages for a while: they are still applied.
+        pytest.param(["secretflow-serving-image.yaml"], ["AppImage"], id="appimage-only"),
     ],
 )
-def test_generate_without_a_kd_warns_and_writes_nothing(tmp_path: Path, inputs: list[str]) -> None:
+def test_generate_without_a_kd_warns_and_makes_nothing(
+    tmp_path: Path, inputs: list[str], kinds: list[str]
+) -> None:
     for name in inputs:
         shutil.copy(EXAMPLE / name, tmp_path / name)
     result = invoke("generate", str(tmp_path))
     assert result.exit_code == 0
-    assert result.stdout == ""
+    assert [o["kind"] for o in yaml.safe_load_all(result.stdout)] == kinds
     assert result.stderr == "warning: no KusciaDeployment among the inputs: nothing to generate\n"
 
 
@@ -249,10 +273,17 @@ def test_output_dir_writes_one_kustomization_per_domain(tmp_path: Path) -> None:
         "service-secretflow-serving-internal.yaml",
         "service-secretflow-serving-service.yaml",
     ]
+    sources = [
+        "cross-domain/appimage-secretflow-serving-image.yaml",
+        "cross-domain/kusciadeployment-secretflow-serving.yaml",
+        "cross-domain/kustomization.yaml",
+    ]
     assert files == sorted(
-        [".kdgen", "kustomization.yaml"]
+        [".kdgen", "kustomization.yaml", *sources]
         + [f"{d}/{f}" for d in ("alice", "bob") for f in per_domain]
     )
+    top = yaml.safe_load((out / "kustomization.yaml").read_text())
+    assert top["resources"] == ["cross-domain", "alice", "bob"]
     kustomization = yaml.safe_load((out / "alice" / "kustomization.yaml").read_text())
     assert kustomization["resources"] == [
         "configmap-secretflow-serving-configtemplate.yaml",
@@ -261,14 +292,10 @@ def test_output_dir_writes_one_kustomization_per_domain(tmp_path: Path) -> None:
         "service-secretflow-serving-service.yaml",
         "deployment-secretflow-serving.yaml",
     ]
-    assert yaml.safe_load((out / "kustomization.yaml").read_text())["resources"] == [
-        "alice",
-        "bob",
-    ]
     # The tree holds exactly the stream's objects.
     stream = list(yaml.safe_load_all(SEED_OUTPUT.read_text(encoding="utf-8")))
     tree = [yaml.safe_load(p.read_text()) for p in sorted(out.glob("*/*-*.yaml"))]
-    key = lambda o: (o["metadata"]["namespace"], o["kind"], o["metadata"]["name"])  # noqa: E731
+    key = lambda o: (o["metadata"].get("namespace", ""), o["kind"], o["metadata"]["name"])  # noqa: E731
     assert sorted(tree, key=key) == sorted(stream, key=key)
 
 
@@ -324,7 +351,7 @@ def test_validate_ok_writes_nothing_on_stdout() -> None:
     result = invoke("validate", str(EXAMPLE))
     assert result.exit_code == 0
     assert result.stdout == ""
-    assert result.stderr == "ok: 1 KusciaDeployment(s), 10 object(s)\n"
+    assert result.stderr == "ok: 1 KusciaDeployment(s), 12 object(s)\n"
 
 
 def test_validate_reports_what_generate_reports(bad_inputs: Path) -> None:
@@ -365,7 +392,7 @@ def test_check_stream_matches_then_drifts_then_updates(tmp_path: Path) -> None:
     golden.write_text(SEED_OUTPUT.read_text(encoding="utf-8"), encoding="utf-8")
     assert invoke("check", str(EXAMPLE), "--golden", str(golden)).exit_code == 0
 
-    golden.write_text(golden.read_text().replace("replicas: 1", "replicas: 2", 1))
+    golden.write_text(golden.read_text().replace("\n  replicas: 1\n", "\n  replicas: 2\n", 1))
     drift = invoke("check", str(EXAMPLE), "--golden", str(golden))
     assert drift.exit_code == 1
     assert drift.stdout.startswith(f"--- {golden} (committed)\n+++ {golden} (generated)\n")

@@ -38,6 +38,7 @@ PURE = (
     "ports",
     "render",
     "schemas",
+    "sourceobjects",
     "status",
     "validate",
     "yamlio",

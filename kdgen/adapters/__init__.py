@@ -33,35 +33,61 @@ class Outcome:
     exit_code: int = 0
 
 
-def read_options(profile: Any, ports: Any, *, at: Callable[[str], Problem]) -> Options:
+def read_options(
+    profile: Any,
+    ports: Any,
+    include_sources: Any = None,
+    *,
+    at: Callable[[str], Problem],
+) -> Options:
     """Return the ``Options`` spelled by a tool's settings (empty or ``None`` means default).
 
     Args:
         profile: the ``--profile`` value as the tool passed it (a YAML value is read as text).
         ports: the ``--ports`` value as the tool passed it.
-        at: returns the problem locating a setting (``"profile"`` or ``"ports"``) in the
-            tool's terms; its message is filled in here.
+        include_sources: ``true`` or ``false`` (a YAML boolean or its text), for
+            ``--[no-]include-sources``.
+        at: returns the problem locating a setting (``"profile"``, ``"ports"`` or
+            ``"includeSources"``) in the tool's terms; its message is filled in here.
 
     Raises:
         InputError: naming every setting that is not one of its allowed values.
 
     >>> read_options("plain", None, at=lambda name: Problem("", field=name)).profile
     <Profile.PLAIN: 'plain'>
-    >>> read_options("x", "y", at=lambda name: Problem("", field=name))
+    >>> read_options(None, None, "false", at=lambda name: Problem("", field=name)).include_sources
+    False
+    >>> read_options("x", "y", "no", at=lambda name: Problem("", field=name))
     Traceback (most recent call last):
     ...
     kdgen.errors.InputError: profile: must be one of kuscia, plain, not 'x'
     ports: must be one of declared, allocated, not 'y'
+    includeSources: must be one of true, false, not 'no'
     """
     problems: list[Problem] = []
     defaults = Options()
     chosen = Options(
         profile=_choose(profile, Profile, defaults.profile, at("profile"), problems),
         ports=_choose(ports, PortMode, defaults.ports, at("ports"), problems),
+        include_sources=_choose_bool(
+            include_sources, defaults.include_sources, at("includeSources"), problems
+        ),
     )
     if problems:
         raise InputError(problems)
     return chosen
+
+
+def _choose_bool(value: Any, default: bool, at: Problem, found: list[Problem]) -> bool:
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value)
+    if text in ("true", "false"):
+        return text == "true"
+    found.append(replace(at, message=f"must be one of true, false, not {text!r}"))
+    return default
 
 
 def _choose(value: Any, enum: type[E], default: E, at: Problem, found: list[Problem]) -> E:

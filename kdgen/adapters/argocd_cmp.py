@@ -14,6 +14,9 @@ Parameters (Application ``plugin.env`` name, then the variable the plugin sees):
 ``KDGEN_PROFILE``     ``ARGOCD_ENV_KDGEN_PROFILE``    ``kuscia`` (default) or ``plain``
 ``KDGEN_PORTS``       ``ARGOCD_ENV_KDGEN_PORTS``      ``declared`` (default) or ``allocated``
 ``KDGEN_INVENTORY``   ``ARGOCD_ENV_KDGEN_INVENTORY``  inventory file, relative to the app directory
+``KDGEN_INCLUDE_``    ``ARGOCD_ENV_KDGEN_INCLUDE_``   ``true`` (default): the KD and AppImages
+``SOURCES``           ``SOURCES``                     are part of the app; ``false``: only the
+                                                     objects made from them
 ====================  =============================  ==========================================
 
 An empty value means the default. An inventory kept inside the application directory is read
@@ -45,6 +48,8 @@ ENV_PREFIX = "ARGOCD_ENV_"
 ENV_PROFILE = "ARGOCD_ENV_KDGEN_PROFILE"
 ENV_PORTS = "ARGOCD_ENV_KDGEN_PORTS"
 ENV_INVENTORY = "ARGOCD_ENV_KDGEN_INVENTORY"
+ENV_INCLUDE_SOURCES = "ARGOCD_ENV_KDGEN_INCLUDE_SOURCES"
+_SETTING_NAMES = {"profile": "PROFILE", "ports": "PORTS", "includeSources": "INCLUDE_SOURCES"}
 ENV_SOURCE_PATH = "ARGOCD_APP_SOURCE_PATH"
 
 
@@ -78,8 +83,9 @@ def generate(environ: Mapping[str, str]) -> Outcome:
         options = read_options(
             environ.get(ENV_PROFILE),
             environ.get(ENV_PORTS),
+            environ.get(ENV_INCLUDE_SOURCES),
             at=lambda name: Problem(
-                "", source="environment", field=f"{ENV_PREFIX}KDGEN_{name.upper()}"
+                "", source="environment", field=f"{ENV_PREFIX}KDGEN_{_SETTING_NAMES[name]}"
             ),
         )
         root = repository_root(Path.cwd(), environ.get(ENV_SOURCE_PATH, ""))
@@ -98,5 +104,5 @@ def generate(environ: Mapping[str, str]) -> Outcome:
     except KdgenError as err:
         return Outcome(stderr=problem_lines(getattr(err, "problems", ())), exit_code=1)
     return Outcome(
-        stdout=render_stream(expansion.manifests), stderr=problem_lines(expansion.warnings)
+        stdout=render_stream(expansion.objects), stderr=problem_lines(expansion.warnings)
     )

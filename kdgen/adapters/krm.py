@@ -14,16 +14,19 @@ order:
 - ``items`` of those three kinds (a kpt package holding its KDs and AppImages).
 
 ``functionConfig`` is a ``kdgen.kuscia.secretflow/v1alpha1`` ``KusciaDeploymentGenerator``
-(``spec.profile``, ``spec.ports``, ``spec.files``, ``spec.inline``), or a ``ConfigMap`` with
-``data.profile``, ``data.ports`` and ``data.files`` (comma-separated), which is what
-``kpt fn eval -- profile=plain`` passes; it may also be absent.
+(``spec.profile``, ``spec.ports``, ``spec.includeSources``, ``spec.files``, ``spec.inline``), or
+a ``ConfigMap`` with ``data.profile``, ``data.ports``, ``data.includeSources`` and
+``data.files`` (comma-separated), which is what ``kpt fn eval -- profile=plain`` passes; it may
+also be absent.
 
 Output ``items``: every input item, in order, except items labelled
 ``kuscia.secretflow/controller: KusciaDeployment`` (objects made from a KD: an earlier run's
 output, replaced so ``kpt fn render`` is idempotent and a removed KD's objects go away),
-followed by the generated objects in ``kdgen generate`` order. Input items are kept because kpt
-deletes the file of any item a function drops. Each generated object carries
-``internal.config.kubernetes.io/path: <namespace>/<kind>-<name>.yaml``, the layout of
+followed by the generated objects in ``kdgen generate`` order: with ``includeSources`` (the
+default), first the KDs and AppImages read from ``files`` and ``inline`` (those that came as
+items are already among the kept items), then the objects made from them. Input items are kept
+because kpt deletes the file of any item a function drops. Each generated object carries
+``internal.config.kubernetes.io/path: <folder>/<kind>-<name>.yaml``, the layout of
 ``kdgen generate --output-dir``, so kpt writes it to a stable file; kustomize removes that
 annotation from its output.
 
@@ -55,11 +58,12 @@ from kdgen.model import (
     KIND_INVENTORY,
     KIND_KUSCIA_DEPLOYMENT,
     KUSCIA_API_VERSION,
+    KUSCIA_CROSS_DOMAIN,
     LABEL_CONTROLLER,
     Manifest,
     Options,
 )
-from kdgen.render import file_name
+from kdgen.render import tree_path
 from kdgen.sources import read_sources
 from kdgen.yamlio import dump_document, dump_documents, read_documents
 
@@ -86,8 +90,8 @@ _INPUT_KINDS = {
     (INVENTORY_API_VERSION, KIND_INVENTORY),
 }
 _API_VERSIONS = {kind: api_version for api_version, kind in _INPUT_KINDS}
-_SPEC_FIELDS = ("profile", "ports", "files", "inline")
-_CONFIGMAP_FIELDS = ("profile", "ports", "files")
+_SPEC_FIELDS = ("profile", "ports", "includeSources", "files", "inline")
+_CONFIGMAP_FIELDS = ("profile", "ports", "includeSources", "files")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +132,8 @@ def process(text: str) -> Outcome:
     except KdgenError as err:
         return _outcome(items, getattr(err, "problems", ()), exit_code=1)
     kept = [item for item in items if not _made_from_kd(item)]
-    generated = [_with_path(obj) for obj in expansion.manifests]
+    present = {_identity(item) for item in kept if isinstance(item, dict)}
+    generated = [_with_path(obj) for obj in expansion.objects if _identity(obj) not in present]
     return _outcome([*kept, *generated], expansion.warnings, exit_code=0)
 
 
@@ -193,6 +198,7 @@ def _from_spec(spec: Any, at: str, allowed: Sequence[str] = _SPEC_FIELDS) -> _Co
         options = read_options(
             spec.get("profile"),
             spec.get("ports"),
+            spec.get("includeSources"),
             at=lambda name: _config_problem(f"{at}.{name}", ""),
         )
     except InputError as err:
@@ -314,10 +320,27 @@ def _made_from_kd(item: Any) -> bool:
     )
 
 
+def _identity(obj: dict[str, Any]) -> tuple[str, str, str, str]:
+    """Return what names an object in a package: apiVersion, kind, namespace and name.
+
+    A KD without a namespace is the one kdgen emits in ``cross-domain``; an AppImage is
+    cluster-scoped, so a namespace written on it names nothing.
+    """
+    metadata = obj.get("metadata")
+    metadata = metadata if isinstance(metadata, dict) else {}
+    kind = str(obj.get("kind"))
+    namespace = str(metadata.get("namespace") or "")
+    if kind == KIND_KUSCIA_DEPLOYMENT:
+        namespace = namespace or KUSCIA_CROSS_DOMAIN
+    elif kind == KIND_APP_IMAGE:
+        namespace = ""
+    return (str(obj.get("apiVersion")), kind, namespace, str(metadata.get("name") or ""))
+
+
 def _with_path(obj: Manifest) -> Manifest:
     """Return ``obj`` annotated with the file kpt should write it to."""
     metadata = dict(obj["metadata"])
-    path = f"{metadata['namespace']}/{file_name(obj)}"
+    path = tree_path(obj)
     metadata["annotations"] = {**metadata.get("annotations", {}), PATH_ANNOTATION: path}
     return {**obj, "metadata": metadata}
 

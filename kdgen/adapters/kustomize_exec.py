@@ -19,8 +19,12 @@ A KD names nothing but AppImages by name, so the other inputs are listed on the 
     the plugin fails naming the annotation.
 ``kdgen.kuscia.secretflow/profile``, ``kdgen.kuscia.secretflow/ports``
     the ``--profile`` and ``--ports`` values (defaults ``kuscia`` and ``declared``).
+``kdgen.kuscia.secretflow/include-sources``
+    ``"false"`` leaves the KD and its AppImages out of the output (default ``"true"``: they
+    come first, so the kustomization applies them with their objects).
 
-kdgen never copies KD annotations onto what it generates, so these change nothing else. The
+kdgen never copies these annotations onto what it generates (the emitted KD drops them too),
+so they change nothing else. The
 config's own file name is unknown here (kustomize passes a temporary copy, with the annotations
 it adds while building), so problems in the KD name it ``<generator config>``.
 """
@@ -43,6 +47,7 @@ from kdgen.yamlio import read_documents
 ANNOTATION_INPUTS = "kdgen.kuscia.secretflow/inputs"
 ANNOTATION_PROFILE = "kdgen.kuscia.secretflow/profile"
 ANNOTATION_PORTS = "kdgen.kuscia.secretflow/ports"
+ANNOTATION_INCLUDE_SOURCES = "kdgen.kuscia.secretflow/include-sources"
 CONFIG_SOURCE = "<generator config>"
 
 
@@ -65,6 +70,7 @@ def generate(config_path: str) -> Outcome:
         options = read_options(
             annotations.get(ANNOTATION_PROFILE),
             annotations.get(ANNOTATION_PORTS),
+            annotations.get(ANNOTATION_INCLUDE_SOURCES),
             at=_annotation_problem,
         )
         listed = str(annotations.get(ANNOTATION_INPUTS) or "")
@@ -83,12 +89,19 @@ def generate(config_path: str) -> Outcome:
     except KdgenError as err:
         return Outcome(stderr=problem_lines(getattr(err, "problems", ())), exit_code=1)
     return Outcome(
-        stdout=render_stream(expansion.manifests), stderr=problem_lines(expansion.warnings)
+        stdout=render_stream(expansion.objects), stderr=problem_lines(expansion.warnings)
     )
 
 
+_SETTING_ANNOTATIONS = {
+    "profile": ANNOTATION_PROFILE,
+    "ports": ANNOTATION_PORTS,
+    "includeSources": ANNOTATION_INCLUDE_SOURCES,
+}
+
+
 def _annotation_problem(setting: str) -> Problem:
-    name = ANNOTATION_PROFILE if setting == "profile" else ANNOTATION_PORTS
+    name = _SETTING_ANNOTATIONS[setting]
     return Problem("", source=CONFIG_SOURCE, doc_index=1, field=f"metadata.annotations.{name}")
 
 

@@ -27,7 +27,7 @@ import yaml
 
 from kdgen.adapters.krm import PATH_ANNOTATION
 from kdgen.errors import Problem
-from kdgen.render import file_name
+from kdgen.render import tree_path
 from tests.support.cluster import ensure_binaries
 
 REPO = Path(__file__).resolve().parents[2]
@@ -167,14 +167,25 @@ def result_line(entry: dict[str, Any]) -> str:
     return f"{problem.severity}: {problem}"
 
 
-def tree_objects(root: Path) -> list[dict[str, Any]]:
-    """Every object kpt wrote into a package, except the inputs and the Kptfile."""
+def made_objects(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The objects made from the KDs: without the KDs and AppImages kdgen emits first."""
+    return [obj for obj in objects if obj.get("kind") not in {"KusciaDeployment", "AppImage"}]
+
+
+def tree_objects(root: Path, *, sources: bool = False) -> list[dict[str, Any]]:
+    """Every object kpt wrote into a package, except the inputs and the Kptfile.
+
+    With ``sources``, the package's KDs and AppImages instead (the inputs, and any copy of
+    them a function added).
+    """
     objects = []
     for path in sorted(root.rglob("*.yaml")):
         for obj in stream_objects(path.read_text(encoding="utf-8")):
-            if obj.get("kind") in {"KusciaDeployment", "AppImage", "Inventory", "Kptfile"}:
+            kind = obj.get("kind")
+            if kind in {"Inventory", "Kptfile"}:
                 continue
-            objects.append(obj)
+            if (kind in {"KusciaDeployment", "AppImage"}) == sources:
+                objects.append(obj)
     return objects
 
 
@@ -242,9 +253,9 @@ def path_krm_protocol(case: Case, root: Path) -> Run:
     for item in body["items"]:
         annotations = item["metadata"]["annotations"]
         # The one annotation the function adds for kpt: the file, as the --output-dir tree has it.
-        assert (
-            annotations.pop(PATH_ANNOTATION) == f"{item['metadata']['namespace']}/{file_name(item)}"
-        )
+        assert annotations.pop(PATH_ANNOTATION) == tree_path(item)
+        if not annotations:
+            del item["metadata"]["annotations"]
         objects.append(item)
     lines = [result_line(entry) for entry in body.get("results") or []]
     assert stderr_problems(done.stderr) == lines, "stderr repeats the results"

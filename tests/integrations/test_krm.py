@@ -153,6 +153,28 @@ def test_generated_items_name_their_file_in_the_output_dir_layout() -> None:
     ]
 
 
+def test_sources_read_from_files_come_first_and_items_are_not_copied() -> None:
+    """Issue 9: a kustomize generator emits the KD and AppImage it read from spec.files."""
+    code, body, _ = call(generator(files=[str(EXAMPLE)]))
+    assert code == 0
+    kinds = [(i["kind"], i["metadata"]["annotations"][krm.PATH_ANNOTATION]) for i in body["items"]]
+    assert kinds[:2] == [
+        ("AppImage", "cross-domain/appimage-secretflow-serving-image.yaml"),
+        ("KusciaDeployment", "cross-domain/kusciadeployment-secretflow-serving.yaml"),
+    ]
+    assert len(kinds) == 12
+
+    code, body, _ = call(generator(files=[str(EXAMPLE)], includeSources=False))
+    assert code == 0
+    assert [i["kind"] for i in body["items"]].count("KusciaDeployment") == 0
+
+    # Given as items (a kpt package), they stay as they are and are not emitted again.
+    code, body, _ = call(None, documents(KD_FILE) + documents(IMAGE_FILE))
+    assert code == 0
+    assert [i["kind"] for i in body["items"]].count("AppImage") == 1
+    assert [i["kind"] for i in body["items"]].count("KusciaDeployment") == 1
+
+
 def test_problems_in_items_name_the_file_and_index_kpt_read_them_from() -> None:
     kd = documents(KD_FILE)[0]
     kd["spec"]["initiator"] = "carol"
@@ -193,14 +215,18 @@ def test_problems_in_items_name_the_file_and_index_kpt_read_them_from() -> None:
     ("function_config", "want"),
     [
         pytest.param(
-            generator(profile="helm", ports="random", files="kd.yaml", extra=1),
+            generator(
+                profile="helm", ports="random", includeSources="no", files="kd.yaml", extra=1
+            ),
             [
                 "error: <functionConfig>: spec.extra: unknown field; expected one of profile, "
-                "ports, files, inline",
+                "ports, includeSources, files, inline",
                 "error: <functionConfig>: spec.files: must be a list of paths",
                 "error: <functionConfig>: spec.profile: must be one of kuscia, plain, not 'helm'",
                 "error: <functionConfig>: spec.ports: must be one of declared, allocated, "
                 "not 'random'",
+                "error: <functionConfig>: spec.includeSources: must be one of true, false, "
+                "not 'no'",
             ],
             id="every-bad-setting-at-once",
         ),
