@@ -27,6 +27,7 @@ import click
 from kdgen import __version__
 from kdgen.errors import InputError, KdgenError, Problem, escape_controls, problem_lines
 from kdgen.expand import expand
+from kdgen.liveimport import import_live_export
 from kdgen.load import Inputs, Source, parse_sources
 from kdgen.model import KIND_APP_IMAGE, KIND_KUSCIA_DEPLOYMENT, Options, PortMode, Profile
 from kdgen.pinning import CannotPin, pin_ports
@@ -40,6 +41,7 @@ from kdgen.writing import (
     replace_file,
     write_tree,
 )
+from kdgen.yamlio import dump_document, dump_documents
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -330,3 +332,51 @@ def pin_ports_command(paths: tuple[str, ...], inventory: str | None) -> None:
     for source, text in changes.items():
         replace_file(Path(source), text, keep=True)
         click.echo(f"pinned {escape_controls(source)}", err=True)
+
+
+@main.command(name="import")
+@click.argument("paths", nargs=-1, required=True, metavar="EXPORT...")
+@click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(file_okay=False),
+    help="Write one file per object (kusciadeployment-<name>.yaml, appimage-<name>.yaml) "
+    "into this folder instead of a stream on stdout.",
+)
+@handles_problems
+def import_command(paths: tuple[str, ...], output_dir: str | None) -> None:
+    """Turn a live export (kubectl get kd,appimage -o yaml) into clean source files.
+
+    Drops status, server-set metadata and tool annotations; keeps Kuscia's annotations (the
+    allocated ports) and moves each KD's metadata.uid into the kdgen.kuscia.secretflow/kd-uid
+    annotation, so the generated objects keep the labels and selectors Kuscia gave them. The
+    result is checked as generate would check it; nothing is written if it has an error.
+    """
+    imported = import_live_export(read_sources(paths, stdin=sys.stdin))
+    problems = list(imported.problems)
+    texts = {name: dump_document(obj) for name, obj in imported.files.items()}
+    if not any(p.severity == "error" for p in problems):
+        where = Path(output_dir) if output_dir else Path()
+        sources = [Source(str(where / name), text) for name, text in texts.items()]
+        try:
+            problems.extend(expand(parse_sources(sources)).warnings)
+        except KdgenError as err:
+            problems.extend(getattr(err, "problems", ()))
+    report(problems)
+    if any(p.severity == "error" for p in problems):
+        raise ProblemsFound("")
+    if not output_dir:
+        click.echo(dump_documents(imported.files.values()), nl=False)
+        return
+    inputs = [Path(p) for p in paths if p != "-"]
+    targets = {Path(output_dir) / name: text for name, text in texts.items()}
+    for target, text in targets.items():
+        check_replaceable(target, inputs=inputs)
+        if target.exists() and target.read_bytes() != text.encode("utf-8"):
+            raise WriteRefused(
+                f"refusing to overwrite {escape_controls(str(target))}: it exists with other "
+                "content; import into a new folder, or move it away first"
+            )
+    for target, text in targets.items():
+        replace_file(target, text, inputs=inputs)
+        click.echo(f"wrote {escape_controls(str(target))}", err=True)

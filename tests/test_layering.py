@@ -28,6 +28,7 @@ PURE = (
     "jsontext",
     "kusciamessages",
     "limits",
+    "liveimport",
     "load",
     "manifests",
     "model",
