@@ -12,7 +12,10 @@ between may set:
   export came from; in a GitOps cluster nothing removes a KD's finalizer, so a delete would hang;
 - annotations that tools add while passing documents along (kubectl's last-applied
   configuration, kustomize's and kpt's ``config.kubernetes.io/*``) and kdgen's own plugin
-  settings (``kdgen.kuscia.secretflow/*``), which configure a run, not the KD.
+  settings (``kdgen.kuscia.secretflow/*``), which configure a run, not the KD. One of kdgen's
+  is kept: ``kdgen.kuscia.secretflow/kd-uid`` (``kdgen import`` writes it) records the uid in
+  the objects' labels and immutable selectors, so a later export of a KD the engine
+  re-created (with a new ``metadata.uid``) still says which uid they carry.
 
 A KD without a namespace gets ``cross-domain``, the only namespace Kuscia reconciles (and the
 one ``validate`` accepts); an AppImage, cluster-scoped, loses any namespace it was written with,
@@ -29,6 +32,7 @@ from typing import Any
 from kdgen.load import Document
 from kdgen.model import (
     ANNOTATION_ALLOCATED_PORTS,
+    ANNOTATION_KDGEN_KD_UID,
     KIND_APP_IMAGE,
     KIND_KUSCIA_DEPLOYMENT,
     KUSCIA_CROSS_DOMAIN,
@@ -81,7 +85,9 @@ def clean_source(body: Mapping[str, Any]) -> Manifest:
     annotations = kept.pop("annotations", None)
     if isinstance(annotations, Mapping):
         annotations = {
-            k: v for k, v in annotations.items() if not str(k).startswith(TOOL_ANNOTATION_PREFIXES)
+            k: v
+            for k, v in annotations.items()
+            if k == ANNOTATION_KDGEN_KD_UID or not str(k).startswith(TOOL_ANNOTATION_PREFIXES)
         }
     if annotations:
         kept["annotations"] = annotations

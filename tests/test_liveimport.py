@@ -157,8 +157,9 @@ def test_import_writes_the_files_that_generate_reads(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == [IMAGE_FILE, KD_FILE]
     generated = invoke("generate", str(out))
     assert generated.exit_code == 0, generated.stderr
-    # per domain: the ConfigMap, 3 Services, the Deployment's labels, selector and pod labels
-    assert generated.stdout.count(f"kuscia.secretflow/kd-uid: {UID}") == 2 * 7
+    # per domain: the ConfigMap, 3 Services, the Deployment's labels, selector and pod labels;
+    # and the emitted KD's kdgen.kuscia.secretflow/kd-uid annotation
+    assert generated.stdout.count(f"kuscia.secretflow/kd-uid: {UID}") == 2 * 7 + 1
     assert "port: 22291\n" in generated.stdout  # the annotation's number, not the AppImage's
 
 

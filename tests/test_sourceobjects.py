@@ -119,3 +119,12 @@ def test_sources_come_first_and_go_to_the_cross_domain_folder() -> None:
         "kustomization.yaml",
     ]
     assert tree["kustomization.yaml"].endswith("resources:\n- cross-domain\n- alice\n")
+
+
+def test_clean_source_keeps_the_kd_uid_record() -> None:
+    """The uid in the objects' labels and selectors must survive an export of the emitted KD."""
+    kd = copy.deepcopy(LIVE_KD)
+    kd["metadata"]["annotations"]["kdgen.kuscia.secretflow/kd-uid"] = "old-uid"
+    annotations = clean_source(kd)["metadata"]["annotations"]
+    assert annotations["kdgen.kuscia.secretflow/kd-uid"] == "old-uid"
+    assert "kdgen.kuscia.secretflow/ports" not in annotations
