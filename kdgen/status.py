@@ -192,6 +192,16 @@ def diagnosis_targets(
     return targets
 
 
+REASON_PARTNER_NOT_OBSERVED = "PartnerNotObserved"
+"""kdgen's reason while some party's Deployments cannot be seen from here at all.
+
+Kuscia's controller learns a partner's state through its interconnection (spec §10: the
+partner cluster fills in a KusciaDeploymentSummary) and until then leaves the phase as it was
+(§9.2 step 6), with no reason. status-sync has no interconnection, so it says which partner it
+cannot see, and why, instead of staying Progressing without explanation.
+"""
+
+
 def compute_status(
     kd: Mapping[str, Any],
     observed: Iterable[Mapping[str, Any]],
@@ -200,6 +210,7 @@ def compute_status(
     partner_domains: Collection[str] = frozenset(),
     pods: Mapping[PodKey, Sequence[Mapping[str, Any]]] | None = None,
     problem: Problem | None = None,
+    unobserved: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Return the KD's new ``status``, computed as Kuscia's controller would (spec §9).
 
@@ -218,6 +229,9 @@ def compute_status(
             namespace). As in Kuscia's ``handleError`` (§9.5) the phase becomes ``Failed`` with
             the problem's reason and message, no entry is refreshed, and the rollup still runs
             over the stored entries, which may turn ``Failed`` into another phase.
+        unobserved: domain to why its Deployments cannot be seen (they should be among
+            ``partner_domains``). While the KD is not available and nothing else explains it,
+            ``reason`` is ``PartnerNotObserved`` and ``message`` names each such party.
 
     Returns:
         The full status object, with ``lastReconcileTime`` set to ``now``. Empty ``phase``,
@@ -261,6 +275,14 @@ def compute_status(
     # Otherwise the phase is left as it was: "", Failed, or Progressing.
     if phase != phase_before and phase in _AVAILABLE_PHASES:
         reason = message = ""
+    if problem is None and phase not in _AVAILABLE_PHASES:
+        if unobserved and reason in ("", REASON_PARTNER_NOT_OBSERVED):
+            reason = REASON_PARTNER_NOT_OBSERVED
+            message = "; ".join(
+                f"party {domain} is not observed: {why}" for domain, why in unobserved.items()
+            )
+        elif not unobserved and reason == REASON_PARTNER_NOT_OBSERVED:
+            reason = message = ""
     return _status_object(phase, reason, message, total, available, entries, now)
 
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 import click
 
@@ -46,6 +47,22 @@ _EXTRA_MODULES = ("kubernetes", "prometheus_client", "urllib3")
     multiple=True,
     metavar="DOMAIN",
     help="A domain hosted by another cluster (repeatable); its party is not read here.",
+)
+@click.option(
+    "--domain-kubeconfig",
+    "domain_kubeconfigs",
+    multiple=True,
+    metavar="DOMAIN=PATH",
+    help="Read DOMAIN's Deployments from the cluster of this kubeconfig (repeatable): a "
+    "partner hosted by another cluster, so its party is observed too.",
+)
+@click.option(
+    "--domain-context",
+    "domain_contexts",
+    multiple=True,
+    metavar="DOMAIN=NAME",
+    help="Read DOMAIN's Deployments through this context (of its --domain-kubeconfig, or of "
+    "the main kubeconfig) (repeatable).",
 )
 @click.option(
     "--once/--watch",
@@ -152,9 +169,13 @@ def status_sync(**params: Any) -> None:
     except ImportError as exc:
         raise _extra_missing(exc) from exc
 
+    domain_kubeconfigs = _domain_pairs(params["domain_kubeconfigs"], "--domain-kubeconfig")
+    domain_contexts = _domain_pairs(params["domain_contexts"], "--domain-context")
+    remote = frozenset(domain_kubeconfigs) | frozenset(domain_contexts)
     options = reconcile.SyncOptions(
         kd_namespace=params["kd_namespace"],
-        partner_domains=frozenset(params["partner_domains"]),
+        partner_domains=frozenset(params["partner_domains"]) - remote,
+        remote_domains=remote,
         dry_run=bool(params["dry_run"]),
         prune=bool(params["prune"]),
         prune_gitops_managed=bool(params["prune_gitops_managed"]),
@@ -163,6 +184,17 @@ def status_sync(**params: Any) -> None:
     )
     try:
         api = client.connect(kubeconfig=params["kubeconfig"], context=params["context"])
+        if remote:
+            from kdgen.controller.clusters import DomainClients
+
+            domains = {
+                domain: client.connect(
+                    kubeconfig=domain_kubeconfigs.get(domain, params["kubeconfig"]),
+                    context=domain_contexts.get(domain),
+                )
+                for domain in sorted(remote)
+            }
+            api = cast(Any, DomainClients(api, domains))
         if once:
             report = runner.run_once(api, options, out=sys.stdout)
         else:
@@ -189,6 +221,19 @@ def status_sync(**params: Any) -> None:
         click.echo(line, err=True)
     if not report.is_ok:
         sys.exit(1)
+
+
+def _domain_pairs(values: Sequence[str], flag: str) -> dict[str, str]:
+    """Parse repeated ``DOMAIN=VALUE`` options."""
+    pairs: dict[str, str] = {}
+    for value in values:
+        domain, sep, rest = value.partition("=")
+        if not sep or not domain or not rest:
+            raise click.UsageError(f"{flag} takes DOMAIN=VALUE, got {value!r}")
+        if domain in pairs:
+            raise click.UsageError(f"{flag} names domain {domain!r} twice")
+        pairs[domain] = rest
+    return pairs
 
 
 def _extra_missing(exc: ImportError) -> Exception:

@@ -158,6 +158,20 @@ class Client:
         )
         return _items_and_version(body)
 
+    def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """Read one Deployment by name, whatever its labels; ``None`` when it does not exist."""
+        try:
+            return self._call(
+                f"get deployment {namespace}/{name}",
+                self._apps.read_namespaced_deployment,
+                name,
+                namespace,
+            )
+        except ClusterError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
     def watch_deployments(self, namespace: str, resource_version: str) -> Iterator[dict[str, Any]]:
         """Stream watch events of the ``kd-name``-labelled Deployments (all namespaces if "")."""
         if not namespace:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
+from kdgen.controller.clusters import UnobservableDomain
 from kdgen.controller.prune import PRUNE_KINDS, plan_prune
 from kdgen.controller.prune import selector as prune_selector
 from kdgen.errors import ClusterError, Problem
@@ -41,7 +42,7 @@ from kdgen.model import (
     LABEL_KUSCIA_DEPLOYMENT_NAME,
     Reason,
 )
-from kdgen.parties import party_namespaces
+from kdgen.parties import expected_deployments, party_namespaces
 from kdgen.status import PodKey, compute_status, diagnosis_targets, status_patch, validate_kd
 
 if TYPE_CHECKING:
@@ -51,6 +52,11 @@ log = logging.getLogger(__name__)
 
 REASON_LIST_DEPLOYMENTS_FAILED = "ListDeploymentsFailed"
 """kdgen's reason when a party namespace's Deployments cannot be listed (e.g. 403)."""
+
+PARTNER_NOT_READ = (
+    "it is hosted by another cluster that status-sync is not given "
+    "(--domain-kubeconfig {domain}=PATH or --domain-context {domain}=NAME)"
+)
 
 CONFLICT_BACKOFF = 0.05
 """Seconds before the first re-read after a 409; doubled per conflict, with jitter."""
@@ -65,7 +71,10 @@ class SyncOptions:
 
     Attributes:
         kd_namespace: where the KDs live; also the ``owner_namespace`` label value.
-        partner_domains: domains hosted by another cluster: not read, not diagnosed.
+        partner_domains: domains hosted by another cluster that status-sync does not read:
+            their parties are reported as not observed (``REASON_PARTNER_NOT_OBSERVED``).
+        remote_domains: domains read from their own cluster (``clusters.DomainClients``);
+            their parties count as self ones while that cluster can be read.
         dry_run: print the patches (and deletions) as JSON on ``out`` instead of sending them.
         prune: delete Services, ConfigMaps and Deployments labelled for a KD that is gone.
         prune_gitops_managed: let ``prune`` delete objects a GitOps tool manages, too.
@@ -75,6 +84,7 @@ class SyncOptions:
 
     kd_namespace: str = KUSCIA_CROSS_DOMAIN
     partner_domains: frozenset[str] = frozenset()
+    remote_domains: frozenset[str] = frozenset()
     dry_run: bool = False
     prune: bool = False
     prune_gitops_managed: bool = False
@@ -96,7 +106,7 @@ class KdResult:
 class NamespaceState:
     """What reading a party namespace gave: ``ok``, ``missing``, ``forbidden`` or ``error``."""
 
-    kind: Literal["ok", "missing", "forbidden", "error"]
+    kind: Literal["ok", "missing", "forbidden", "error", "unobservable"]
     message: str = ""
 
 
@@ -143,6 +153,8 @@ def print_json(out: TextIO, record: Mapping[str, Any]) -> None:
 
 def state_of(exc: ClusterError) -> NamespaceState:
     """How a failed Deployment list counts for its namespace."""
+    if isinstance(exc, UnobservableDomain):
+        return NamespaceState("unobservable", str(exc))
     if exc.status == 403:
         return NamespaceState("forbidden", str(exc).split(": ", 1)[-1])
     if exc.status == 404:
@@ -177,6 +189,8 @@ def observe(client: Client, kds: Iterable[Mapping[str, Any]], options: SyncOptio
         else:
             present.append(namespace)
     deployments = _list_deployments(client, present, states)
+    expected = {key for kd in kds if validate_kd(kd) is None for key in _expected(kd, options)}
+    deployments += deployments_by_name(client, expected, deployments, states)
     targets = [
         target
         for kd in kds
@@ -187,10 +201,57 @@ def observe(client: Client, kds: Iterable[Mapping[str, Any]], options: SyncOptio
     return Observation(deployments, states, pods)
 
 
+def _expected(kd: Mapping[str, Any], options: SyncOptions) -> set[tuple[str, str]]:
+    return expected_deployments(kd, options.partner_domains)
+
+
+def deployments_by_name(
+    client: Client,
+    expected: Collection[tuple[str, str]],
+    found: Iterable[Mapping[str, Any]],
+    states: Mapping[str, NamespaceState],
+) -> list[dict[str, Any]]:
+    """Read by name each expected Deployment that the ``kd-name``-labelled list did not give.
+
+    Kuscia's controller finds a party's Deployment by name in the party namespace, whatever
+    its labels (``refreshPartyDeploymentStatus`` gets ``<deployName>`` from ``<domainID>``),
+    so a Deployment made by hand or by an older generator counts too. The labelled list stays
+    the cheap common case; a GET is sent only for a Deployment it lacks (one that is really
+    gone costs one GET per pass). A failed GET is logged and the Deployment treated as absent.
+    """
+    have = {
+        (str(d["metadata"].get("namespace", "")), str(d["metadata"].get("name", ""))) for d in found
+    }
+    extra: list[dict[str, Any]] = []
+    for namespace, name in sorted(set(expected) - have):
+        if states.get(namespace) != NAMESPACE_OK:
+            continue
+        try:
+            deployment = client.get_deployment(namespace, name)
+        except ClusterError as exc:
+            log.warning("cannot read deployment %s/%s: %s", namespace, name, exc)
+            continue
+        if deployment is not None:
+            extra.append(deployment)
+    return extra
+
+
 def _list_deployments(
     client: Client, namespaces: list[str], states: dict[str, NamespaceState]
 ) -> list[dict[str, Any]]:
-    """Fill ``states`` for ``namespaces`` and return their labelled Deployments."""
+    """Fill ``states`` for ``namespaces`` and return their labelled Deployments.
+
+    A domain with its own cluster (``clusters.DomainClients.domains``) is listed there, one
+    namespace at a time; the others with one cluster-wide list when allowed.
+    """
+    remote = set(getattr(client, "domains", ()))
+    deployments = _list_home(client, [n for n in namespaces if n not in remote], states)
+    return deployments + _list_each(client, [n for n in namespaces if n in remote], states)
+
+
+def _list_home(
+    client: Client, namespaces: list[str], states: dict[str, NamespaceState]
+) -> list[dict[str, Any]]:
     if len(namespaces) > 1:
         try:
             items, _ = client.list_deployments("")
@@ -202,6 +263,12 @@ def _list_deployments(
             wanted = set(namespaces)
             states.update((namespace, NAMESPACE_OK) for namespace in namespaces)
             return [d for d in items if (d.get("metadata") or {}).get("namespace") in wanted]
+    return _list_each(client, namespaces, states)
+
+
+def _list_each(
+    client: Client, namespaces: list[str], states: dict[str, NamespaceState]
+) -> list[dict[str, Any]]:
     deployments: list[dict[str, Any]] = []
     for namespace in namespaces:
         try:
@@ -268,16 +335,42 @@ def _matches(pod: Mapping[str, Any], match_labels: Mapping[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in match_labels.items())
 
 
-def namespace_problem(
+def unobserved_parties(
     kd: Mapping[str, Any], observation: Observation, options: SyncOptions
+) -> dict[str, str]:
+    """Return each domain of the KD whose Deployments cannot be seen from here, and why.
+
+    In ``spec.parties`` order: a partner with no cluster given, or one whose cluster failed.
+    """
+    found: dict[str, str] = {}
+    for party in (kd.get("spec") or {}).get("parties") or []:
+        domain = str((party or {}).get("domainID", ""))
+        if domain in found:
+            continue
+        if domain in options.partner_domains:
+            found[domain] = PARTNER_NOT_READ.format(domain=domain)
+        elif domain in options.remote_domains:
+            state = observation.namespaces.get(domain)
+            if state is not None and state.kind == "unobservable":
+                found[domain] = state.message
+    return found
+
+
+def namespace_problem(
+    kd: Mapping[str, Any],
+    observation: Observation,
+    options: SyncOptions,
+    partners: Collection[str] | None = None,
 ) -> tuple[Problem | None, str]:
     """Return the problem to write into the KD's status, or a transient error to report.
 
     The first party namespace (in ``spec.parties`` order) that is missing or unreadable wins,
-    as Kuscia's kit building stops at the first failing party.
+    as Kuscia's kit building stops at the first failing party. ``partners`` (default: the
+    declared ones) are not checked.
     """
     where = resource(kd)
-    for domain_id in party_namespaces(kd, options.partner_domains):
+    skipped = options.partner_domains if partners is None else partners
+    for domain_id in party_namespaces(kd, skipped):
         state = observation.namespaces.get(domain_id)
         if state is None:
             return None, f"namespace {domain_id} was not observed in this pass"
@@ -320,13 +413,14 @@ def sync_kd(
     name, namespace = str(metadata.get("name", "")), str(metadata.get("namespace", ""))
     pods: Mapping[PodKey, Sequence[Mapping[str, Any]]] = observation.pods
     for attempt in range(options.conflict_retries + 1):
+        unobserved = unobserved_parties(kd, observation, options)
+        partners = options.partner_domains | set(unobserved)
         problem = validate_kd(kd)
         if problem is None:
-            problem, transient = namespace_problem(kd, observation, options)
+            problem, transient = namespace_problem(kd, observation, options, partners)
             if transient:
                 return KdResult(name, "failed", transient)
         if problem is None:
-            partners = options.partner_domains
             targets = diagnosis_targets(kd, observation.deployments, partner_domains=partners)
             missing = [t for t in targets if t not in pods]
             if missing:
@@ -336,9 +430,10 @@ def sync_kd(
             kd,
             observation.deployments,
             now=now(),
-            partner_domains=options.partner_domains,
+            partner_domains=partners,
             pods={} if problem is not None else pods,
             problem=problem,
+            unobserved=unobserved,
         )
         outcome: Outcome = "problem" if problem is not None else "patched"
         detail = str(problem.message) if problem is not None else ""

@@ -32,6 +32,7 @@ from kdgen.controller.reconcile import (
     Observation,
     PruneOutcome,
     SyncOptions,
+    deployments_by_name,
     name_of,
     observe,
     prune,
@@ -339,7 +340,8 @@ class WatchController:
     # -- one KD ----------------------------------------------------------------------------
 
     def _deployments_of(self, namespace: str) -> Reflector:
-        if self._cluster_wide is not None:
+        # A domain read from its own cluster is watched there, one namespace at a time.
+        if self._cluster_wide is not None and namespace not in self._options.remote_domains:
             return self._cluster_wide
         with self._lock:
             reflector = self._per_namespace.get(namespace)
@@ -382,6 +384,9 @@ class WatchController:
                         found = reflector.get(key)
                         if found is not None:
                             deployments.append(found)
+        # A Deployment without the kd-name label is not watched: read it by name, as Kuscia does.
+        unlabelled = deployments_by_name(self._client, keys, deployments, states)
+        deployments.extend(slim_deployment(d) for d in unlabelled)
         return Observation(deployments, states)
 
     def _sync(self, name: str, since: float) -> None:

@@ -77,6 +77,7 @@ class FakeClient:
         self.on_patch: list[Any] = []
         self.pod_selectors: list[str] = []
         self.version = 10
+        self.unreachable = False  # every call fails as a connection error does (no status)
         self._lock = threading.Lock()
 
     def add_kd(self, body: dict[str, Any]) -> None:
@@ -86,6 +87,8 @@ class FakeClient:
     def _count(self, verb: str, resource: str, namespace: str = "") -> None:
         with self._lock:
             self.requests[(verb, resource)] += 1
+        if self.unreachable:
+            raise ClusterError(f"{verb} {resource}: connection refused")
         if (verb, resource) in self.forbidden or (
             verb,
             f"{resource}@{namespace}",
@@ -139,9 +142,19 @@ class FakeClient:
     def list_deployments(self, namespace: str = "") -> tuple[list[dict[str, Any]], str]:
         self._count("LIST", "deployments", namespace)
         items = [
-            d for d in self.deployments if not namespace or d["metadata"]["namespace"] == namespace
-        ]
+            d
+            for d in self.deployments
+            if (not namespace or d["metadata"]["namespace"] == namespace)
+            and LABEL_KUSCIA_DEPLOYMENT_NAME in (d["metadata"].get("labels") or {})
+        ]  # the real client lists with the kd-name label selector
         return copy.deepcopy(items), str(self.version)
+
+    def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self._count("GET", "deployments", namespace)
+        for d in self.deployments:
+            if (d["metadata"]["namespace"], d["metadata"]["name"]) == (namespace, name):
+                return copy.deepcopy(d)
+        return None
 
     def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
         self._count("LIST", "pods", namespace)

@@ -179,3 +179,31 @@ def test_dry_run_prints_and_writes_nothing() -> None:
     assert result.wrote
     assert '"action": "patch-status"' in out.getvalue()
     assert "status" not in client.kds[("cross-domain", "kd0000")]
+
+
+def test_deployment_without_the_label_is_found_by_name() -> None:
+    """Kuscia's ``refreshPartyDeploymentStatus`` gets ``<deployName>`` in ``<domainID>`` by name,
+    whatever its labels: one made by hand or by an older generator counts."""
+    client = cluster(1, 2)
+    unlabelled = client.deployments[1]
+    del unlabelled["metadata"]["labels"]
+    kds, _ = client.list_kds("cross-domain")
+    client.requests.clear()
+    observation = observe(cast(Any, client), kds, SyncOptions())
+    assert sorted(d["metadata"]["namespace"] for d in observation.deployments) == ["d0", "d1"]
+    # only the Deployment the labelled list lacked costs a GET
+    assert client.requests[("GET", "deployments")] == 1
+    result, _ = run(client, kds[0], observation)
+    assert result.outcome == "patched"
+    status = client.kds[("cross-domain", "kd0000")]["status"]
+    assert (status["phase"], status["availableParties"]) == ("Available", 2)
+
+
+def test_a_deployment_that_is_really_gone_costs_one_get_and_stays_missing() -> None:
+    client = cluster(1, 2)
+    del client.deployments[1]
+    kds, _ = client.list_kds("cross-domain")
+    client.requests.clear()
+    observation = observe(cast(Any, client), kds, SyncOptions())
+    assert [d["metadata"]["namespace"] for d in observation.deployments] == ["d0"]
+    assert client.requests[("GET", "deployments")] == 1
