@@ -20,7 +20,7 @@ and label values, at most 256 KiB of annotations), and kdgen reads those fields.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -183,8 +183,50 @@ def _app_image_problems(doc: Document, spec: dict[str, Any]) -> Iterator[Problem
             )
 
 
+def output_size(objects: Iterable[Any]) -> int:
+    """Return about how many bytes ``objects`` take as YAML: strings, keys, a few per node.
+
+    Walks iteratively; a string shared by several objects counts each time it is written.
+
+    >>> output_size([{"kind": "ConfigMap", "data": {"a": "x" * 10}}])
+    44
+    """
+    size = 0
+    pending: list[Any] = list(objects)
+    while pending:
+        value = pending.pop()
+        size += 4
+        if isinstance(value, dict):
+            size += sum(len(str(key)) for key in value)
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str):
+            size += len(value)
+    return size
+
+
+def output_problem(kd: Document) -> Problem:
+    """The problem for a run whose output would pass a bound at ``kd``."""
+    return kd.problem(
+        "spec.parties",
+        f"with this KusciaDeployment the run would generate more than {limits.MAX_OBJECTS} "
+        f"objects or {limits.MAX_OUTPUT_BYTES} bytes, kdgen's bounds for one run (every self "
+        "party gets a Service per serviced port, and a CLUSTER_DEFINE listing every party in "
+        "every container)",
+    )
+
+
 def _container_problems(doc: Document, pod: Any, where: str) -> Iterator[Problem]:
     if not isinstance(pod, dict):
+        return
+    containers = _list(pod.get("containers"))
+    if len(containers) > limits.MAX_CONTAINERS:
+        yield doc.problem(
+            f"{where}.containers",
+            f"{len(containers)} containers; kdgen takes at most {limits.MAX_CONTAINERS} "
+            "(each carries CLUSTER_DEFINE)",
+        )
         return
     for c, container in enumerate(_list(pod.get("containers"))):
         if not isinstance(container, dict):

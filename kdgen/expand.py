@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
+from kdgen import limits
 from kdgen.appconfig import cluster_define, cluster_define_parties
+from kdgen.bounds import output_problem, output_size
 from kdgen.configrender import render_config_templates
 from kdgen.errors import Problem, ValidationError
 from kdgen.load import Document, Inputs
@@ -88,10 +90,20 @@ def expand(inputs: Inputs, options: Options | None = None) -> Expansion:
     problems.extend(assignment.problems)
     failed = {(p.source, p.doc_index) for p in assignment.problems if p.severity == "error"}
     manifests: list[Manifest] = []
+    budget, count = limits.MAX_OUTPUT_BYTES, limits.MAX_OBJECTS
     for plan in plans:
         if (plan.kd.source, plan.kd.index) in failed:
             continue
-        manifests.extend(_kd_objects(plan, assignment, checked.inventory, options, problems))
+        count -= sum(len(party.service_names) + 2 for party in plan.self_parties)
+        if count < 0:  # checked before building: the objects themselves are the cost
+            problems.append(output_problem(plan.kd))
+            break
+        objects = _kd_objects(plan, assignment, checked.inventory, options, problems)
+        budget -= output_size(objects)
+        if budget < 0:
+            problems.append(output_problem(plan.kd))
+            break
+        manifests.extend(objects)
     problems.extend(_clashes(plans, manifests))
     problems = list(dict.fromkeys(problems))
     if any(p.severity == "error" for p in problems):

@@ -42,6 +42,18 @@ MAX_TEMPLATE_BYTES: Final = 1024 * 1024
 MAX_FIELD_BYTES: Final = 1024 * 1024
 """Bytes of any other single string value, ``inputConfig`` and annotations included."""
 
+MAX_CONTAINERS: Final = 64
+"""Containers of one deploy template or party template: each carries CLUSTER_DEFINE."""
+
+MAX_OUTPUT_BYTES: Final = 64 * 1024 * 1024
+"""Bytes of generated objects in one run (about; strings and keys counted as written). Parties
+and ports multiply: each self party's CLUSTER_DEFINE lists every party's ports, once per
+container, so a few KB of input can ask for gigabytes; the run stops at this bound instead."""
+
+MAX_OBJECTS: Final = 20_000
+"""Objects generated in one run (a Deployment, a ConfigMap and a Service per serviced port for
+each self party), checked before they are built."""
+
 PORT_MIN: Final = 1
 PORT_MAX: Final = 65535
 """A port number the apiserver accepts in a container port or a Service."""

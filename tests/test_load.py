@@ -141,3 +141,21 @@ def test_missing_and_unreadable_paths_are_all_reported(tmp_path: Path) -> None:
         ("latin1.yaml", "line 1, column 10"),
         ("gone", "no such file or directory"),
     ]
+
+
+def test_an_unreadable_directory_is_reported_not_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As root, a mode of 000 does not stop reading, so the refusal is made by the fake.
+    folder = tmp_path / "locked"
+    folder.mkdir()
+
+    def refuse(path: object) -> object:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("kdgen.sources.os.scandir", refuse)
+    with pytest.raises(InputError) as caught:
+        read_sources([str(folder)], stdin=io.StringIO())
+    assert [str(p) for p in caught.value.problems] == [
+        f"{folder}: cannot read directory: Permission denied"
+    ]

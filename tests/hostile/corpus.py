@@ -125,9 +125,10 @@ def alias_bomb(levels: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ports(count: int) -> str:
+def ports(count: int, scope: str = "Local") -> str:
     block = "".join(
         f"        - name: p{i}\n          port: {20000 + i}\n          protocol: HTTP\n"
+        f"          scope: {scope}\n"
         for i in range(count)
     )
     start = IMAGE.index("        ports:\n") + len("        ports:\n")
@@ -1178,4 +1179,44 @@ case(
     {**CHECKOUT, "repo/app/kd-config.yaml": exec_config("../shared/image.yaml")},
     cwd="repo/app",
     exit=0,
+)
+
+
+def containers(count: int) -> str:
+    """The seed AppImage with ``count`` containers: the seed's, then copies without ports."""
+    body = yaml.safe_load(IMAGE)
+    first = body["spec"]["deployTemplates"][0]["spec"]["containers"][0]
+    extra = {
+        k: v
+        for k, v in first.items()
+        if k not in ("ports", "readinessProbe", "livenessProbe", "startupProbe")
+    }
+    body["spec"]["deployTemplates"][0]["spec"]["containers"] += [
+        {**extra, "name": f"c{i}"} for i in range(1, count)
+    ]
+    return yaml.safe_dump(body, sort_keys=False)
+
+
+HUNDRED = KD[: KD.index("  parties:\n")].replace("initiator: alice", "initiator: d0")
+HUNDRED += "  parties:\n" + party_block(100)
+case(
+    "objects-over-the-bound",
+    "exhaust",
+    ("generate", "kd.yaml", "image.yaml"),
+    seed(**{"kd.yaml": HUNDRED, "image.yaml": ports(256, "Domain")}),
+    says="would generate more than 20000 objects",
+)
+case(
+    "containers-over-the-bound",
+    "exhaust",
+    VALIDATE,
+    seed(**{"image.yaml": containers(65)}),
+    says="65 containers; kdgen takes at most 64",
+)
+case(
+    "cluster-define-amplification",
+    "exhaust",
+    ("generate", "kd.yaml", "image.yaml"),
+    seed(**{"kd.yaml": HUNDRED, "image.yaml": containers(64)}),
+    says="or 67108864 bytes",
 )
