@@ -10,6 +10,7 @@ import threading
 from typing import Any, cast
 
 from kdgen.controller.reconcile import SyncOptions
+from kdgen.controller.reflector import Reflector
 from kdgen.controller.runner import WatchController, WatchOptions, run_once
 from kdgen.sync_cli import JsonLines
 from tests.controller.fakes import FakeClient, FakeClock, deployment, kd
@@ -123,3 +124,28 @@ def test_json_log_lines() -> None:
         "hello you",
     )
     assert "\n" not in line
+
+
+def test_watch_reads_an_unlabelled_party_deployment_by_name() -> None:
+    """The Deployment watch has the kd-name selector; a party Deployment without the label is
+    read by name when its KD syncs, as Kuscia's refreshPartyDeploymentStatus finds it."""
+    client, clock = FakeClient(), FakeClock()
+    client.namespaces.update({"alice", "bob"})
+    labelled, unlabelled = deployment("alice", "serving"), deployment("bob", "serving")
+    unlabelled["metadata"]["labels"] = {}
+    client.deployments.extend([labelled, unlabelled])
+    watch = controller(client, clock)
+    watch._cluster_wide = Reflector(
+        "deployments", lambda: client.list_deployments(""), lambda _: iter(()),
+        stop=threading.Event(),
+    )  # fmt: skip
+    for reflector, (items, _) in (
+        (watch._cluster_wide, client.list_deployments("")),
+        (watch.namespaces, client.list_namespaces()),
+    ):
+        reflector._replace(items)
+        reflector._set_error(None)  # listed: synced
+    observation = watch._observation(kd("serving", ["alice", "bob"]))
+    assert observation is not None
+    assert sorted(d["metadata"]["namespace"] for d in observation.deployments) == ["alice", "bob"]
+    assert client.requests[("GET", "deployments")] == 1
