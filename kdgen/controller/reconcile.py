@@ -124,6 +124,23 @@ class Observation:
     deployments: Sequence[Mapping[str, Any]]
     namespaces: Mapping[str, NamespaceState]
     pods: Mapping[PodKey, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
+    by_key: Mapping[PodKey, Mapping[str, Any]] = field(default_factory=dict)
+    """``deployments`` by ``(namespace, name)``, when ``index`` built it."""
+
+    def index(self) -> Observation:
+        """The same observation with ``by_key`` filled (for many KDs over many Deployments)."""
+        by_key = {
+            (str(d["metadata"].get("namespace", "")), str(d["metadata"].get("name", ""))): d
+            for d in self.deployments
+        }
+        return Observation(self.deployments, self.namespaces, self.pods, by_key)
+
+    def of(self, kd: Mapping[str, Any], partner_domains: Collection[str]) -> list[Any]:
+        """The observed Deployments a KD's status reads: its self parties' (by name)."""
+        if not self.by_key:
+            return list(self.deployments)
+        keys = expected_deployments(kd, partner_domains)
+        return [self.by_key[key] for key in sorted(keys) if key in self.by_key]
 
 
 def utc_now() -> str:
@@ -191,14 +208,16 @@ def observe(client: Client, kds: Iterable[Mapping[str, Any]], options: SyncOptio
     deployments = _list_deployments(client, present, states)
     expected = {key for kd in kds if validate_kd(kd) is None for key in _expected(kd, options)}
     deployments += deployments_by_name(client, expected, deployments, states)
+    indexed = Observation(deployments, states).index()
+    partners = options.partner_domains
     targets = [
         target
         for kd in kds
         if validate_kd(kd) is None
-        for target in diagnosis_targets(kd, deployments, partner_domains=options.partner_domains)
+        for target in diagnosis_targets(kd, indexed.of(kd, partners), partner_domains=partners)
     ]
     pods = pods_for(client, targets, deployments, what="this pass")
-    return Observation(deployments, states, pods)
+    return Observation(deployments, states, pods, indexed.by_key)
 
 
 def _expected(kd: Mapping[str, Any], options: SyncOptions) -> set[tuple[str, str]]:
@@ -415,20 +434,21 @@ def sync_kd(
     for attempt in range(options.conflict_retries + 1):
         unobserved = unobserved_parties(kd, observation, options)
         partners = options.partner_domains | set(unobserved)
+        observed = observation.of(kd, partners)
         problem = validate_kd(kd)
         if problem is None:
             problem, transient = namespace_problem(kd, observation, options, partners)
             if transient:
                 return KdResult(name, "failed", transient)
         if problem is None:
-            targets = diagnosis_targets(kd, observation.deployments, partner_domains=partners)
+            targets = diagnosis_targets(kd, observed, partner_domains=partners)
             missing = [t for t in targets if t not in pods]
             if missing:
-                listed = pods_for(client, missing, observation.deployments, what=resource(kd))
+                listed = pods_for(client, missing, observed, what=resource(kd))
                 pods = {**pods, **listed}
         new = compute_status(
             kd,
-            observation.deployments,
+            observed,
             now=now(),
             partner_domains=partners,
             pods={} if problem is not None else pods,
