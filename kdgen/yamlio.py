@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from kdgen import limits
+from kdgen.emit import AMBIGUOUS, Unsupported, emit_document
 from kdgen.errors import InputError, Problem
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -22,7 +23,10 @@ _BaseDumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumpe
 
 
 class _Dumper(_BaseDumper):  # type: ignore[valid-type,misc]
-    """Safe dumper that writes multi-line strings as ``|`` blocks and never uses aliases."""
+    """Safe dumper that writes multi-line strings as ``|`` blocks and never uses aliases.
+
+    It is the reference ``kdgen.emit`` matches, and writes what that writer leaves to it.
+    """
 
     def ignore_aliases(self, data: Any) -> bool:
         """Write a shared object out in full each time: manifests must not hold anchors."""
@@ -30,11 +34,18 @@ class _Dumper(_BaseDumper):  # type: ignore[valid-type,misc]
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
+    # U+0085, U+2028 and U+2029 are line breaks to YAML 1.1 and plain characters to 1.2: only
+    # escapes in double quotes read the same in both.
+    if "\x85" in value or "\u2028" in value or "\u2029" in value:
+        style: str | None = '"'
+    else:
+        style = "|" if "\n" in value else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
 _Dumper.add_representer(str, _represent_str)
+# Quote what other YAML readers (1.2, Go's yaml.v2) would not read back as a string.
+_Dumper.add_implicit_resolver("tag:kdgen,2026:ambiguous", AMBIGUOUS, None)
 
 
 @dataclass(slots=True)
@@ -337,15 +348,39 @@ def dump_document(document: Any) -> str:
       x
       y
     """
-    return _dump([document], explicit_start=False)
+    try:
+        text, open_ended = emit_document(document)
+    except Unsupported:
+        return _pyyaml([document], explicit_start=False)
+    return text + "...\n" if open_ended else text
 
 
 def dump_documents(documents: Iterable[Any]) -> str:
     """Serialise objects as one multi-document stream, each preceded by ``---``."""
-    return _dump(list(documents), explicit_start=True)
+    return "".join(iter_documents(documents))
 
 
-def _dump(documents: list[Any], *, explicit_start: bool) -> str:
+def iter_documents(documents: Iterable[Any]) -> Iterator[str]:
+    """Yield the stream of ``dump_documents`` piece by piece, one document at a time.
+
+    Documents the fast writer (``kdgen.emit``) does not handle are written by PyYAML; the
+    bytes are the same either way.
+    """
+    open_ended = False
+    for document in documents:
+        try:
+            text, open_ended = emit_document(document)
+            yield "---\n" + text
+        except Unsupported:
+            text = _pyyaml([document], explicit_start=True)
+            open_ended = text.endswith("\n...\n")
+            yield text.removesuffix("...\n") if open_ended else text
+    if open_ended:
+        yield "...\n"
+
+
+def _pyyaml(documents: list[Any], *, explicit_start: bool) -> str:
+    """Serialise with PyYAML's dumper, configured as ``kdgen.emit`` writes."""
     if not documents:
         return ""
     text: str = yaml.dump_all(
