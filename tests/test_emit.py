@@ -30,9 +30,9 @@ from kdgen.emit import AMBIGUOUS, Unsupported, emit_document
 from kdgen.errors import KdgenError
 from kdgen.expand import expand
 from kdgen.load import parse_sources
-from kdgen.testing.cluster import find_kubectl
 from kdgen.yamlio import _pyyaml, dump_document, dump_documents
 from tests.golden import GOLDEN, case_names, case_options, case_sources
+from tests.support.cluster import find_kubectl
 
 TRICKY = [
     *("yes", "Yes", "no", "on", "On", "off", "OFF", "y", "Y", "n", "N", "true", "False"),
