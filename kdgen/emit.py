@@ -165,7 +165,7 @@ def _key(key: Any) -> str:
 
 
 class _Writer:
-    """Writes one stream; ``open_ended`` follows libyaml's state after a ``|+`` block."""
+    """Writes one document; ``open_ended`` follows libyaml's state after a ``|+`` block."""
 
     __slots__ = ("open_ended", "out")
 
@@ -219,48 +219,58 @@ class _Writer:
 
     def mapping(self, mapping: dict[str, Any], lead: str, indent: str) -> None:
         """Write a non-empty mapping: its first key after ``lead``, the others at ``indent``."""
-        out = self.out
-        keys = _keys
+        append = self.out.append
+        key_text = _keys.get
+        inline = _inline.get
+        inner = indent + "  "
         for key, value in mapping.items():
-            text = keys.get(key) if type(key) is str else None
-            if text is None:
+            text = key_text(key)
+            if text is None or type(key) is not str:
                 text = _key(key)
             kind = type(value)
-            if kind is dict:
+            if kind is str:
+                line = inline(value)
+                append(f"{lead}{text} {line or self.scalar(value, indent)}")
+            elif kind is dict:
                 if value:
-                    out.append(f"{lead}{text}\n")
-                    inner = indent + "  "
+                    append(f"{lead}{text}\n")
                     self.mapping(value, inner, inner)
                 else:
-                    out.append(f"{lead}{text} {{}}\n")
+                    append(f"{lead}{text} {{}}\n")
             elif kind is list:
                 if value:
-                    out.append(f"{lead}{text}\n")
+                    append(f"{lead}{text}\n")
                     self.sequence(value, indent, indent)
                 else:
-                    out.append(f"{lead}{text} []\n")
+                    append(f"{lead}{text} []\n")
+            elif kind is int:
+                append(f"{lead}{text} {value}\n")
             else:
-                out.append(f"{lead}{text} {self.scalar(value, indent)}")
+                append(f"{lead}{text} {self.scalar(value, indent)}")
             lead = indent
 
     def sequence(self, items: list[Any], lead: str, indent: str) -> None:
         """Write a non-empty sequence: its first ``- `` after ``lead``, the others at ``indent``."""
-        out = self.out
+        append = self.out.append
+        inline = _inline.get
         inner = indent + "  "
         for item in items:
             kind = type(item)
-            if kind is dict:
+            if kind is str:
+                line = inline(item)
+                append(f"{lead}- {line or self.scalar(item, indent)}")
+            elif kind is dict:
                 if item:
                     self.mapping(item, f"{lead}- ", inner)
                 else:
-                    out.append(f"{lead}- {{}}\n")
+                    append(f"{lead}- {{}}\n")
             elif kind is list:
                 if item:
                     self.sequence(item, f"{lead}- ", inner)
                 else:
-                    out.append(f"{lead}- []\n")
+                    append(f"{lead}- []\n")
             else:
-                out.append(f"{lead}- {self.scalar(item, indent)}")
+                append(f"{lead}- {self.scalar(item, indent)}")
             lead = indent
 
     def document(self, document: Any) -> tuple[str, bool]:

@@ -13,10 +13,13 @@ import yaml
 from jsonschema import Draft7Validator, Draft202012Validator
 
 from kdgen import model
+from kdgen.errors import KdgenError
 from kdgen.schemas import (
     APP_IMAGE_SCHEMA,
     INVENTORY_SCHEMA,
     KUSCIA_DEPLOYMENT_SCHEMA,
+    _surely_valid,
+    _validator,
     apply_defaults,
     schema_problems,
 )
@@ -866,3 +869,62 @@ def test_inventory_minimal_documents_are_valid(document: dict[str, Any]) -> None
 )
 def test_inventory_problems(path: str, value: Any, want: list[tuple[str, str]]) -> None:
     assert schema_problems(INVENTORY_SCHEMA, edited(inventory(), path, value)) == want
+
+
+def _golden_bodies() -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Every document of every golden case's input, defaulted, with its schema."""
+    from kdgen.load import parse_sources
+    from tests.golden import GOLDEN, case_names, case_sources
+
+    schemas = {
+        "KusciaDeployment": KUSCIA_DEPLOYMENT_SCHEMA,
+        "AppImage": APP_IMAGE_SCHEMA,
+        "Inventory": INVENTORY_SCHEMA,
+    }
+    bodies: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    for name in case_names():
+        try:
+            inputs = parse_sources(case_sources(GOLDEN / name))
+        except KdgenError:
+            continue
+        for doc in (*inputs.kusciadeployments, *inputs.app_images, *inputs.inventories):
+            schema = schemas[doc.kind]
+            bodies.setdefault(repr(doc.body), (schema, apply_defaults(schema, doc.body)))
+    return list(bodies.values())
+
+
+def _mutations(body: Any) -> Any:
+    """Yield copies of ``body`` with one value replaced by a wrong one, everywhere in turn."""
+    if isinstance(body, dict):
+        for key, value in body.items():
+            for wrong in (None, 1.5, "x", True):
+                yield {**body, key: wrong}
+            for changed in _mutations(value):
+                yield {**body, key: changed}
+        yield {**body, "unknownField": 1}
+    elif isinstance(body, list):
+        for i, item in enumerate(body):
+            for changed in _mutations(item):
+                yield [*body[:i], changed, *body[i + 1 :]]
+        yield [*body, None]
+
+
+def test_compiled_check_never_passes_what_jsonschema_rejects() -> None:
+    """The fast path of schema_problems (the compiled check) agrees with jsonschema.
+
+    Over every golden input and every one-value mutation of it: a document the compiled check
+    passes has no jsonschema error, and every document jsonschema accepts passes it too (so
+    the fast path is really taken).
+    """
+    bodies = _golden_bodies()
+    assert len(bodies) > 50
+    checked = rejected = 0
+    for schema, body in bodies:
+        for candidate in [body, *_mutations(body)]:
+            fast = _surely_valid(schema)(candidate)
+            errors = list(_validator(schema).iter_errors(candidate))
+            assert fast == (not errors), (candidate, errors)
+            checked += 1
+            rejected += bool(errors)
+    assert rejected > 1000
+    assert checked - rejected > 1000

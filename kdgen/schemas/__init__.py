@@ -18,7 +18,7 @@ import copy
 import datetime
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from importlib import resources
 from typing import Any, Final
 
@@ -139,11 +139,222 @@ def schema_problems(schema: Mapping[str, Any], obj: Any) -> list[tuple[str, str]
     [1]: required field "name" is missing
     [1].protocol: must be one of "HTTP", "GRPC", got "TCP"
     """
+    if _surely_valid(schema)(obj):
+        return []
     problems: set[tuple[str, str]] = set()
-    for error in _Validator(schema).iter_errors(obj):
+    for error in _validator(schema).iter_errors(obj):
         path = _field_path(error.absolute_path, error.absolute_schema_path)
         problems.update((path, message) for message in _messages(error))
     return sorted(problems)
+
+
+_Check = Callable[[Any], bool]
+_compiled: dict[int, tuple[Mapping[str, Any], _Check, Any]] = {}
+_ANNOTATIONS = frozenset(
+    {
+        "default",
+        "description",
+        "format",  # not asserted: the validator runs without a format checker
+        "x-kubernetes-int-or-string",
+        "x-kubernetes-list-map-keys",
+        "x-kubernetes-list-type",
+        "x-kubernetes-preserve-unknown-fields",
+    }
+)
+
+
+def _entry(schema: Mapping[str, Any]) -> tuple[Mapping[str, Any], _Check, Any]:
+    entry = _compiled.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        entry = (schema, _compile(schema), _Validator(schema))
+        _compiled[id(schema)] = entry
+    return entry
+
+
+def _surely_valid(schema: Mapping[str, Any]) -> _Check:
+    """Return the schema's compiled check (compiled once per schema)."""
+    return _entry(schema)[1]
+
+
+def _validator(schema: Mapping[str, Any]) -> Any:
+    """Return the schema's jsonschema validator (built once per schema)."""
+    return _entry(schema)[2]
+
+
+def _compile(schema: Any) -> _Check:
+    """Compile ``schema`` into a check that is True only if jsonschema would find no error.
+
+    A fast path for the common, valid document: it covers the keywords kdgen's schemas use,
+    with jsonschema's semantics (kdgen's string type included). False means "not sure": the
+    caller then runs jsonschema for the real list of problems. An unknown keyword compiles to a
+    check that is always False, so the fast path can never hide a problem.
+    """
+    if not isinstance(schema, Mapping):
+        return _never
+    checks: list[_Check] = []
+    for keyword, value in schema.items():
+        if keyword in _ANNOTATIONS:
+            continue
+        compiler = _KEYWORDS.get(keyword)
+        if compiler is None:
+            return _never
+        checks.append(compiler(value, schema))
+    if not checks:
+        return _always
+    if len(checks) == 1:
+        return checks[0]
+    return lambda instance: all(check(instance) for check in checks)
+
+
+def _never(_instance: Any) -> bool:
+    return False
+
+
+def _always(_instance: Any) -> bool:
+    return True
+
+
+def _is_integer(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_TYPES: dict[str, _Check] = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str | datetime.date),
+    "integer": _is_integer,
+    "number": _is_number,
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+}
+
+
+def _type(value: Any, _schema: Mapping[str, Any]) -> _Check:
+    names = [value] if isinstance(value, str) else list(value)
+    if not all(name in _TYPES for name in names):
+        return _never
+    tests = [_TYPES[name] for name in names]
+    return lambda instance: any(test(instance) for test in tests)
+
+
+def _properties(value: Any, _schema: Mapping[str, Any]) -> _Check:
+    subs = {name: _compile(sub) for name, sub in value.items()}
+
+    def check(instance: Any) -> bool:
+        if not isinstance(instance, dict):
+            return True
+        return all(sub(instance[name]) for name, sub in subs.items() if name in instance)
+
+    return check
+
+
+def _additional(value: Any, schema: Mapping[str, Any]) -> _Check:
+    if schema.get("patternProperties"):
+        return _never
+    known = frozenset(schema.get("properties") or ())
+    if value is False:
+        return lambda instance: not isinstance(instance, dict) or known.issuperset(instance)
+    sub = _compile(value)
+
+    def check(instance: Any) -> bool:
+        if not isinstance(instance, dict):
+            return True
+        return all(sub(item) for key, item in instance.items() if key not in known)
+
+    return check
+
+
+def _required(value: Any, _schema: Mapping[str, Any]) -> _Check:
+    names = tuple(value)
+    return lambda instance: not isinstance(instance, dict) or all(n in instance for n in names)
+
+
+def _items(value: Any, _schema: Mapping[str, Any]) -> _Check:
+    if not isinstance(value, Mapping):
+        return _never
+    sub = _compile(value)
+    return lambda instance: not isinstance(instance, list) or all(sub(item) for item in instance)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equality as jsonschema has it for scalars (``True`` is not ``1``); containers: not sure."""
+    scalars = (str, int, float, type(None))
+    if not isinstance(a, scalars) or not isinstance(b, scalars):
+        return False
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, str) or isinstance(b, str):
+        return isinstance(a, str) and isinstance(b, str) and a == b
+    if a is None or b is None:
+        return a is b
+    return bool(a == b)
+
+
+def _enum(value: Any, _schema: Mapping[str, Any]) -> _Check:
+    options = list(value)
+    return lambda instance: any(_same(instance, option) for option in options)
+
+
+def _const(value: Any, _schema: Mapping[str, Any]) -> _Check:
+    return lambda instance: _same(instance, value)
+
+
+def _string_check(test: Callable[[str], bool]) -> _Check:
+    def check(instance: Any) -> bool:
+        if isinstance(instance, str):
+            return test(instance)
+        return not isinstance(instance, datetime.date)  # a date counts as a string: unsure
+
+    return check
+
+
+def _pattern(value: Any, _schema: Mapping[str, Any]) -> _Check:
+    regexp = re.compile(value)
+    return _string_check(lambda text: regexp.search(text) is not None)
+
+
+def _min_length(value: Any, _schema: Mapping[str, Any]) -> _Check:
+    return _string_check(lambda text: len(text) >= value)
+
+
+def _max_length(value: Any, _schema: Mapping[str, Any]) -> _Check:
+    return _string_check(lambda text: len(text) <= value)
+
+
+def _minimum(value: Any, _schema: Mapping[str, Any]) -> _Check:
+    return lambda instance: not _is_number(instance) or instance >= value
+
+
+def _maximum(value: Any, _schema: Mapping[str, Any]) -> _Check:
+    return lambda instance: not _is_number(instance) or instance <= value
+
+
+def _any_of(value: Any, _schema: Mapping[str, Any]) -> _Check:
+    subs = [_compile(sub) for sub in value]
+    return lambda instance: any(sub(instance) for sub in subs)
+
+
+_KEYWORDS: dict[str, Callable[[Any, Mapping[str, Any]], _Check]] = {
+    "type": _type,
+    "properties": _properties,
+    "additionalProperties": _additional,
+    "required": _required,
+    "items": _items,
+    "enum": _enum,
+    "const": _const,
+    "pattern": _pattern,
+    "minLength": _min_length,
+    "maxLength": _max_length,
+    "minimum": _minimum,
+    "maximum": _maximum,
+    "anyOf": _any_of,
+}
 
 
 def _field_path(instance_path: Sequence[Any], schema_path: Sequence[Any]) -> str:
