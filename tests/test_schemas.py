@@ -871,7 +871,7 @@ def test_inventory_problems(path: str, value: Any, want: list[tuple[str, str]]) 
     assert schema_problems(INVENTORY_SCHEMA, edited(inventory(), path, value)) == want
 
 
-def _golden_bodies() -> list[tuple[dict[str, Any], dict[str, Any]]]:
+def _golden_bodies() -> list[tuple[Mapping[str, Any], Any]]:
     """Every document of every golden case's input, defaulted, with its schema."""
     from kdgen.load import parse_sources
     from tests.golden import GOLDEN, case_names, case_sources
@@ -881,7 +881,7 @@ def _golden_bodies() -> list[tuple[dict[str, Any], dict[str, Any]]]:
         "AppImage": APP_IMAGE_SCHEMA,
         "Inventory": INVENTORY_SCHEMA,
     }
-    bodies: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    bodies: dict[str, tuple[Mapping[str, Any], Any]] = {}
     for name in case_names():
         try:
             inputs = parse_sources(case_sources(GOLDEN / name))
