@@ -20,18 +20,16 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from functools import wraps
 from pathlib import Path
-from typing import Any, ClassVar, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar
 
 import click
 
 from kdgen import __version__
 from kdgen.errors import InputError, KdgenError, Problem, escape_controls, problem_lines
-from kdgen.expand import expand
 from kdgen.liveimport import import_live_export
 from kdgen.load import Inputs, Source, parse_sources
 from kdgen.model import KIND_APP_IMAGE, KIND_KUSCIA_DEPLOYMENT, Options, PortMode, Profile
-from kdgen.pinning import CannotPin, pin_ports
-from kdgen.render import render_stream, render_tree, tree_diff, unified_diff
+from kdgen.render import iter_stream, render_stream, render_tree, tree_diff, unified_diff
 from kdgen.sources import decode, read_sources
 from kdgen.writing import (
     WriteRefused,
@@ -42,6 +40,20 @@ from kdgen.writing import (
     write_tree,
 )
 from kdgen.yamlio import dump_document, dump_documents
+
+if TYPE_CHECKING:
+    from kdgen.expand import Expansion
+
+# The pipeline (jsonschema, Jinja) and pin-ports (ruamel) are imported by the commands that
+# run them, not here: `kdgen --version`, `--help` and the lazy subcommands start without them.
+
+
+def expand(inputs: Inputs, options: Options) -> Expansion:
+    """Run the pipeline (``kdgen.expand.expand``), imported on first use."""
+    from kdgen.expand import expand as run
+
+    return run(inputs, options)
+
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -209,7 +221,11 @@ def generate(
         inputs = _input_paths(paths, inventory, sources)
         write_tree(_output_path(output_dir), render_tree(expansion.objects), inputs=inputs)
     else:
-        click.echo(render_stream(expansion.objects), nl=False)
+        # Every problem is known once expand returns, so writing each object as it is
+        # serialised cannot leave half a stream behind an error, and the text of the whole
+        # stream is never held at once.
+        for chunk in iter_stream(expansion.objects):
+            click.echo(chunk, nl=False)
 
 
 @main.command(name="validate")
@@ -306,6 +322,8 @@ def pin_ports_command(paths: tuple[str, ...], inventory: str | None) -> None:
     Later runs with --ports allocated (and a Kuscia controller) then reuse these numbers, so
     adding a KD never moves another one's ports. Comments and formatting are kept.
     """
+    from kdgen.pinning import CannotPin, pin_ports
+
     if "-" in paths:
         raise click.UsageError("pin-ports rewrites files in place, so it cannot read stdin")
     options = Options(ports=PortMode.ALLOCATED, include_sources=False)

@@ -9,7 +9,6 @@ It never looks anything up: cluster facts arrive in the ``Inventory``.
 
 from __future__ import annotations
 
-import copy
 import re
 import uuid
 from collections.abc import Collection, Mapping, Sequence
@@ -386,22 +385,28 @@ def merge_deploy_template(party: Party, template: DeployTemplate) -> KusciaPodSp
     whole (no per-key merge), and likewise ``limits``. A party ``affinity`` replaces the
     AppImage's. Everything else of the party's pod spec is ignored, as in Kuscia.
     """
-    merged = cast(KusciaPodSpec, copy.deepcopy(dict(template["spec"])))
+    # Copy only what the merge changes: the spec, its container list and each container it
+    # overrides. The rest is shared with the AppImage, read-only: the builders copy what they
+    # put into an object (manifests.py), so no output ever aliases an input.
+    merged = cast(KusciaPodSpec, dict(template["spec"]))
     party_spec: KusciaPodSpec = (party.get("template") or {}).get("spec") or {}
     overrides = {
         c.get("name"): c.get("resources") or {} for c in party_spec.get("containers") or []
     }
-    for container in merged.get("containers") or []:
-        override = overrides.get(container["name"])
-        if not override:
-            continue
-        resources = dict(container.get("resources") or {})
-        for key in ("requests", "limits"):
-            if override.get(key):
-                resources[key] = copy.deepcopy(override[key])
-        container["resources"] = resources
+    if overrides and merged.get("containers"):
+        containers = []
+        for source in merged["containers"]:
+            override = overrides.get(source["name"])
+            if override:
+                resources = dict(source.get("resources") or {})
+                for key in ("requests", "limits"):
+                    if override.get(key):
+                        resources[key] = override[key]
+                source = cast(Any, {**source, "resources": resources})
+            containers.append(source)
+        merged["containers"] = containers
     if party_spec.get("affinity") is not None:
-        merged["affinity"] = copy.deepcopy(party_spec["affinity"])
+        merged["affinity"] = party_spec["affinity"]
     return merged
 
 

@@ -9,12 +9,12 @@ returned as ``{relative path: text}``; writing it is the CLI's job.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from kdgen.model import KUSCIA_CROSS_DOMAIN, Manifest
 from kdgen.sourceobjects import SOURCE_KINDS
-from kdgen.yamlio import dump_document, dump_documents
+from kdgen.yamlio import dump_document, dump_documents, iter_documents
 
 KIND_RANK = {"Namespace": 0, "ConfigMap": 1, "Service": 2, "Deployment": 3}
 SOURCES_FOLDER = KUSCIA_CROSS_DOMAIN
@@ -69,6 +69,11 @@ def sort_manifests(objects: Iterable[Manifest]) -> list[Manifest]:
 def render_stream(objects: Iterable[Manifest]) -> str:
     """Return the objects as one multi-document YAML stream."""
     return dump_documents(objects)
+
+
+def iter_stream(objects: Iterable[Manifest]) -> Iterator[str]:
+    """Yield the stream of ``render_stream`` one object at a time (the same bytes in all)."""
+    return iter_documents(objects)
 
 
 def file_name(obj: Manifest) -> str:

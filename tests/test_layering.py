@@ -22,6 +22,7 @@ PURE = (
     "appconfig",
     "bounds",
     "configrender",
+    "emit",
     "errors",
     "expand",
     "gostrconv",
@@ -166,3 +167,24 @@ def test_importing_the_pipeline_loads_no_cli_cluster_or_io_module() -> None:
         if m.split(".")[0] in ("click", "kubernetes", "urllib3", "prometheus_client") or _is_io(m)
     ]
     assert bad == []
+
+
+def test_cli_start_up_imports_no_pipeline_library() -> None:
+    """``kdgen --version`` and ``--help`` load only click and kdgen's light modules.
+
+    jsonschema, Jinja, ruamel and the kubernetes client are imported by the commands that use
+    them (start-up was most of a small run's time).
+    """
+    heavy = ("jsonschema", "jinja2", "ruamel", "kubernetes", "prometheus_client")
+    probe = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from kdgen.cli import main\n"
+        "assert CliRunner().invoke(main, ['--version']).exit_code == 0\n"
+        "assert CliRunner().invoke(main, ['--help']).exit_code == 0\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
