@@ -122,10 +122,10 @@ def measure(count: int, work: Path, kustomize: Path | None, repeats: int) -> Row
     row.rss_mib = max(rss for _, rss in runs)
 
     def in_process() -> None:
-        render_stream(expand(parse_sources(sources), Options()).manifests)
+        render_stream(expand(parse_sources(sources), Options()).objects)
 
     row.seconds["in_process"] = best_of(repeats, in_process)
-    objects = list(expand(parse_sources(sources), Options()).manifests)
+    objects = list(expand(parse_sources(sources), Options()).objects)
     text = dump_documents(objects)
     row.objects, row.megabytes = len(objects), len(text.encode()) / 1e6
     row.seconds["kdgen_writer"] = best_of(repeats, lambda: dump_documents(objects))

@@ -132,7 +132,7 @@ def _golden_manifests() -> dict[str, list[Any]]:
             expansion = expand(parse_sources(case_sources(case)), case_options(case))
         except KdgenError:
             continue
-        cases[name] = list(expansion.manifests)
+        cases[name] = list(expansion.objects)
     return cases
 
 
