@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 # run them, not here: `kdgen --version`, `--help` and the lazy subcommands start without them.
 
 
-def expand(inputs: Inputs, options: Options) -> Expansion:
+def expand(inputs: Inputs, options: Options | None = None) -> Expansion:
     """Run the pipeline (``kdgen.expand.expand``), imported on first use."""
     from kdgen.expand import expand as run
 
