@@ -78,7 +78,13 @@ def test_kd_and_appimage_are_stored_as_written(kuscia: Cluster) -> None:
 def test_client_dry_run_accepts_the_whole_stream(kuscia: Cluster) -> None:
     stream = kdgen("generate", str(EXAMPLE))
     result = kuscia.kubectl("apply", "--dry-run=client", "-f", "-", input=stream)
-    assert result.stdout.count("(dry run)") == 10
+    # The AppImage and the KD come first (issue 9), then the 10 objects made from them.
+    assert result.stdout.count("(dry run)") == 12
+    first = [line.split(" ")[0] for line in result.stdout.splitlines()[:2]]
+    assert first == [
+        "appimage.kuscia.secretflow/secretflow-serving-image",
+        "kusciadeployment.kuscia.secretflow/secretflow-serving",
+    ]
 
 
 @pytest.mark.parametrize("ports", ["declared", "allocated"])
@@ -88,12 +94,19 @@ def test_server_side_apply_accepts_every_object(kuscia: Cluster, profile: str, p
     expected = sorted(
         f"{d['kind'].lower()}/{d['metadata']['name']}"
         for d in yaml.safe_load_all(stream)
-        if d["metadata"]["namespace"] == "alice"
+        if d["metadata"].get("namespace") == "alice"
     )
     kuscia.kubectl(
         "apply", "--server-side", "--force-conflicts", "--field-manager=kdgen-e2e",
         "--validate=strict", "-f", "-", input=stream,
     )  # fmt: skip
+    # The stream's KD and AppImage applied under the strict schema check, beside the objects.
+    shown = kuscia.kubectl(
+        "get", "kd", "secretflow-serving", "-n", "cross-domain", "--show-managed-fields",
+        "-o", "json",
+    )  # fmt: skip
+    managers = {f["manager"] for f in json.loads(shown.stdout)["metadata"]["managedFields"]}
+    assert "kdgen-e2e" in managers
     for domain in DOMAINS:
         listed = kuscia.kubectl(
             "get", "deployment,service,configmap", "-n", domain, "-l", SELECTOR, "-o", "name"
@@ -104,7 +117,7 @@ def test_server_side_apply_accepts_every_object(kuscia: Cluster, profile: str, p
     live = _get(kuscia, "service", "secretflow-serving-service", "alice")
     generated = next(
         d for d in yaml.safe_load_all(stream)
-        if d["kind"] == "Service" and d["metadata"]["namespace"] == "alice"
+        if d["kind"] == "Service" and d["metadata"].get("namespace") == "alice"
         and d["metadata"]["name"] == "secretflow-serving-service"
     )  # fmt: skip
     assert live["spec"]["ports"][0]["port"] == generated["spec"]["ports"][0]["port"]
