@@ -74,6 +74,18 @@ def test_discovery_matches_folders_holding_a_kd(folder: str, matches: bool) -> N
     assert bool(done.stdout.strip()) is matches
 
 
+def test_discovery_still_matches_once_the_last_kd_is_removed(tmp_path: Path) -> None:
+    """Argo CD runs discovery even for a named plugin and drops the plugin when it fails to
+    match (``cmpSupports`` in ``util/app/discovery/discovery.go``, Argo CD v3.1), so the folder
+    left with only its AppImage must still match, or removing the KD could never be pruned."""
+    image = REPO / "examples" / "secretflow-serving" / "secretflow-serving-image.yaml"
+    (tmp_path / image.name).write_bytes(image.read_bytes())
+    find = yaml.safe_load(ARGOCD_PLUGIN.read_text())["spec"]["discover"]["find"]["command"]
+    done = run(find, cwd=tmp_path, env=tool_env())
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [f"./{image.name}"]
+
+
 @pytest.mark.tools
 def test_generate_prints_only_objects_for_the_application_example(tmp_path: Path) -> None:
     app = yaml.safe_load(APPLICATION.read_text())
