@@ -357,10 +357,8 @@ def install(cluster: Cluster) -> None:
     """
     for crd in crd_manifests():
         cluster.kubectl("apply", "--server-side", "-f", str(crd))
-    cluster.kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s",
-        "crd/applications.argoproj.io", "crd/appprojects.argoproj.io",
-    )  # fmt: skip
+    for name in ("applications.argoproj.io", "appprojects.argoproj.io"):
+        _wait_established(cluster, name)
     objects: list[dict[str, Any]] = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
         {
@@ -381,6 +379,20 @@ def install(cluster: Cluster) -> None:
         },
     ]
     cluster.kubectl("apply", "--server-side", "-f", "-", input=yaml_stream(objects))
+
+
+def _wait_established(cluster: Cluster, crd: str, timeout: float = 60.0) -> None:
+    """Poll the CRD until its Established condition is True (no ``kubectl wait`` race)."""
+    path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd}"
+    deadline = time.monotonic() + timeout
+    while True:
+        code, body = cluster.request("GET", path)
+        conditions = (body.get("status", {}).get("conditions") or []) if code == 200 else []
+        if any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
+            return
+        if time.monotonic() > deadline:
+            raise ArgoCDError(f"CRD {crd} not Established after {timeout}s: {code} {body}")
+        time.sleep(0.2)
 
 
 def yaml_stream(objects: list[dict[str, Any]]) -> str:
