@@ -137,7 +137,8 @@ def repository_tree(root: Path, *, with_app: bool) -> Path:
         index = yaml.safe_load((flux / "kustomization.yaml").read_text())
         index["resources"].remove("kustomizations.yaml")
         (flux / "kustomization.yaml").write_text(yaml.safe_dump(index, sort_keys=False))
-    kdgen("generate", "--output-dir", "examples/flux/rendered", APP, cwd=root)
+    # A cluster without Kuscia: the plain profile (no kuscia-scheduler, so kwok runs the pods).
+    kdgen("generate", "--profile", "plain", "--output-dir", "examples/flux/rendered", APP, cwd=root)
     return root
 
 
