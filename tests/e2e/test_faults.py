@@ -254,6 +254,10 @@ def test_apiserver_restarted_mid_pass_then_converges(
         )
         crds.restart_apiserver(kill=True, downtime=1.0)
         _, stderr = proc.communicate(timeout=300)
+        # A restarted apiserver answers 429 ("storage is (re)initializing") until its watch
+        # cache for the KDs is ready; wait for that before reading them back.
+        path = KDS.format(namespace=kd_namespace)
+        eventually(lambda: crds.request("GET", path)[0] == 200, "the KD list to be served", 60)
         written = sum("status" in kd for kd in kds_of(crds, kd_namespace).values())
         if proc.returncode == 0:
             assert "30 patched" in stderr  # the pass outlived the restart (client retries)
