@@ -48,6 +48,7 @@ from typing import Any, Final
 import yaml
 
 from tests.support.cluster import Cluster
+from tests.support.processes import free_ports
 
 REPO: Final = Path(__file__).resolve().parents[2]
 TOOLS: Final = REPO / "tools" / "argocd"
@@ -102,19 +103,6 @@ def crd_manifests() -> list[Path]:
     if missing:
         raise ArgoCDError(f"missing from the Argo CD module: {', '.join(missing)}")
     return crds
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [int(s.getsockname()[1]) for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def _listening(port: int) -> bool:
@@ -228,7 +216,7 @@ class ArgoCD:
             (d / sub).mkdir(parents=True, exist_ok=True)
         (d / "sockets").chmod(0o700)
         (d / "gpg" / "keys").chmod(0o700)
-        redis_port, repo_port, repo_metrics, controller_metrics = _free_ports(4)
+        redis_port, repo_port, repo_metrics, controller_metrics = free_ports(4)
         self.redis_port, self.repo_server_port = redis_port, repo_port
         redis_server = shutil.which("redis-server")
         if redis_server is None:
