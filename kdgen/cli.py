@@ -25,27 +25,24 @@ from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar
 import click
 
 from kdgen import __version__
-from kdgen.errors import InputError, KdgenError, Problem, escape_controls, problem_lines
-from kdgen.liveimport import import_live_export
-from kdgen.load import Inputs, Source, parse_sources
-from kdgen.model import KIND_APP_IMAGE, KIND_KUSCIA_DEPLOYMENT, Options, PortMode, Profile
-from kdgen.render import iter_stream, render_stream, render_tree, tree_diff, unified_diff
-from kdgen.sources import decode, read_sources
-from kdgen.writing import (
+from kdgen.errors import (
+    InputError,
+    KdgenError,
+    Problem,
     WriteRefused,
-    check_replaceable,
-    is_generated_stream,
-    read_tree,
-    replace_file,
-    write_tree,
+    escape_controls,
+    problem_lines,
 )
-from kdgen.yamlio import dump_document, dump_documents
+from kdgen.model import KIND_APP_IMAGE, KIND_KUSCIA_DEPLOYMENT, Options, PortMode, Profile
 
 if TYPE_CHECKING:
     from kdgen.expand import Expansion
+    from kdgen.load import Inputs, Source
 
-# The pipeline (jsonschema, Jinja) and pin-ports (ruamel) are imported by the commands that
-# run them, not here: `kdgen --version`, `--help` and the lazy subcommands start without them.
+# Start-up is part of every render (each Argo CD refresh, each kustomize build), so this module
+# imports only click and kdgen's small modules. The pipeline, the YAML reader and writer, the
+# file writers and pin-ports (ruamel) are imported by the commands that run them: `kdgen
+# --version`, `--help` and the lazy subcommands start without them (tests/test_layering.py).
 
 
 def expand(inputs: Inputs, options: Options | None = None) -> Expansion:
@@ -53,6 +50,13 @@ def expand(inputs: Inputs, options: Options | None = None) -> Expansion:
     from kdgen.expand import expand as run
 
     return run(inputs, options)
+
+
+def parse_sources(sources: Sequence[Source]) -> Inputs:
+    """File the documents of ``sources`` (``kdgen.load.parse_sources``), imported on first use."""
+    from kdgen.load import parse_sources as parse
+
+    return parse(sources)
 
 
 P = ParamSpec("P")
@@ -103,6 +107,8 @@ def load_inputs(paths: Sequence[str], inventory: str | None) -> Inputs:
 
 
 def _read(paths: Sequence[str], inventory: str | None) -> list[Source]:
+    from kdgen.sources import read_sources
+
     all_paths = [*paths, *([inventory] if inventory is not None else [])]
     return read_sources(all_paths, stdin=sys.stdin)
 
@@ -214,10 +220,14 @@ def generate(
     The tree (--output-dir) has a cross-domain/ folder for the KDs and AppImages and one
     folder per domain namespace, each a kustomization.
     """
+    from kdgen.render import iter_stream, render_tree
+
     sources = _read(paths, inventory)
     expansion = expand(parse_sources(sources), _options(profile, ports, include_sources))
     report(expansion.warnings)
     if output_dir is not None:
+        from kdgen.writing import write_tree
+
         inputs = _input_paths(paths, inventory, sources)
         write_tree(_output_path(output_dir), render_tree(expansion.objects), inputs=inputs)
     else:
@@ -267,6 +277,15 @@ def check(
 
     ``--update`` writes only a file or tree kdgen generated (or a new one), never an input.
     """
+    from kdgen.render import render_stream, render_tree, tree_diff, unified_diff
+    from kdgen.writing import (
+        check_replaceable,
+        is_generated_stream,
+        read_tree,
+        replace_file,
+        write_tree,
+    )
+
     sources = _read(paths, inventory)
     expansion = expand(parse_sources(sources), _options(profile, ports, include_sources))
     report(expansion.warnings)
@@ -304,6 +323,8 @@ def _output_path(name: str) -> Path:
 
 
 def _read_golden(target: Path) -> str:
+    from kdgen.sources import decode
+
     try:
         data = target.read_bytes()
     except OSError as err:
@@ -323,6 +344,7 @@ def pin_ports_command(paths: tuple[str, ...], inventory: str | None) -> None:
     adding a KD never moves another one's ports. Comments and formatting are kept.
     """
     from kdgen.pinning import CannotPin, pin_ports
+    from kdgen.writing import check_replaceable, replace_file
 
     if "-" in paths:
         raise click.UsageError("pin-ports rewrites files in place, so it cannot read stdin")
@@ -370,6 +392,12 @@ def import_command(paths: tuple[str, ...], output_dir: str | None) -> None:
     annotation, so the generated objects keep the labels and selectors Kuscia gave them. The
     result is checked as generate would check it; nothing is written if it has an error.
     """
+    from kdgen.liveimport import import_live_export
+    from kdgen.load import Source
+    from kdgen.sources import read_sources
+    from kdgen.writing import check_replaceable, replace_file
+    from kdgen.yamlio import dump_document, dump_documents
+
     imported = import_live_export(read_sources(paths, stdin=sys.stdin))
     problems = list(imported.problems)
     texts = {name: dump_document(obj) for name, obj in imported.files.items()}

@@ -5,7 +5,7 @@ agent renders them when the pod starts (spec §7). Plain Kubernetes has no agent
 renders them itself and puts the result in the ``-configtemplate`` ConfigMap (spec §15 row 6).
 
 What it must not do: read files, the clock or the cluster; import click or kubernetes; hand
-template text to Jinja2's parser; ``eval`` anything. It is pure: templates and values in,
+template text to any template engine; ``eval`` anything. It is pure: templates and values in,
 rendered texts and warnings (or a ``ValidationError`` with every problem) out.
 
 It ports the agent's ``renderConfig`` and ``buildStructMap``
@@ -20,8 +20,9 @@ It ports the agent's ``renderConfig`` and ``buildStructMap``
   JSON object or array with ``name``, ``name[N]``, ``name[k=v]`` and ``name[.A.B]``; a string
   result is written raw, anything else as Go ``json.Marshal`` output.
 
-Everything else is literal text: ``{%``, ``{#`` and other Jinja2 syntax never reach Jinja2's
-parser, because the Jinja2 source is built from tokens and the text travels as data. Any other
+Everything else is literal text, ``{%``, ``{#`` and other Jinja2 syntax included: rendering
+joins the tokens (text as written, each ``{{.KEY}}`` quoted, each query's result) and runs no
+template engine, so nothing in the text or the values is ever interpreted. Any other
 ``{{`` (``{{if}}``, pipelines, ``{{- .X}}``, comments, ``{{ foo }}``), and a PATH holding
 ``"``, ``\`` or a line break, is reported as an unsupported construct: Go would either run
 it or fail on it, and kdgen does neither.
@@ -51,17 +52,12 @@ The escaping is Go's ``strconv.Quote``, in ``kdgen.gostrconv``.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
-
-from jinja2 import StrictUndefined, Template
-from jinja2.sandbox import SandboxedEnvironment
 
 from kdgen import jsontext
 from kdgen.errors import Problem, ValidationError
@@ -140,6 +136,8 @@ def _go_json_number(number: float) -> str:
     # Go's floatEncoder: shortest digits, plain notation unless < 1e-6 or >= 1e21.
     if number == 0:
         return "-0" if math.copysign(1.0, number) < 0 else "0"
+    from decimal import Decimal  # rare (a JSON number inside a {{{.PATH}}} value); 9 ms to import
+
     shortest = Decimal(repr(number)).normalize()
     if 1e-6 <= abs(number) < 1e21:
         return format(shortest, "f")
@@ -429,51 +427,17 @@ def _unsupported_problem(name: str, found: _Unsupported) -> Problem:
 # --- rendering ------------------------------------------------------------------------------
 
 
-class _Values:
-    """Read-only data for Jinja2: subscript only, no public attributes to fall back to."""
-
-    __slots__ = ("_values",)
-
-    def __init__(self, values: Mapping[str, str]) -> None:
-        self._values = values
-
-    def __getitem__(self, key: str) -> str:
-        return self._values.get(key, "")  # missingkey=zero
-
-
-_JINJA = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-_JINJA.filters["go_quote"] = go_quote_trimmed
-
-
-def _jinja_source(tokens: Sequence[_Token]) -> str:
-    """Build the Jinja2 source: template text and query results are passed in as data."""
-    parts = []
-    for index, token in enumerate(tokens):
-        if isinstance(token, _Key):
-            # The key is a Go identifier (letters, digits, "_"), safe inside the quotes.
-            parts.append(f'{{{{ data["{token.key}"] | go_quote }}}}')
-        else:
-            parts.append(f"{{{{ pieces[{index}] }}}}")
-    return "".join(parts)
-
-
 def _render(tokens: Sequence[_Token], values: Mapping[str, str], root: Mapping[str, Any]) -> str:
+    # Template text is copied as it is; nothing is parsed or evaluated after _tokenize.
     pieces = []
     for token in tokens:
         if isinstance(token, _Text):
             pieces.append(token.text)
-        elif isinstance(token, _Query):
-            pieces.append(_kuscia_output(_query(root, token.path)))
+        elif isinstance(token, _Key):
+            pieces.append(go_quote_trimmed(values.get(token.key, "")))  # missingkey=zero
         else:
-            pieces.append("")
-    return _compiled(_jinja_source(tokens)).render(pieces=pieces, data=_Values(values))
-
-
-@functools.lru_cache(maxsize=256)
-def _compiled(source: str) -> Template:
-    # The source names keys and piece indexes only, never values, so every party of every KD
-    # sharing an AppImage shares one compiled template: compiling dominates rendering.
-    return _JINJA.from_string(source)
+            pieces.append(_kuscia_output(_query(root, token.path)))
+    return "".join(pieces)
 
 
 def _kuscia_output(found: Any) -> str:

@@ -73,12 +73,28 @@ _FLOAT: Final = next(
     if tag == "tag:yaml.org,2002:float"
 )
 
-_NOT_PRINTABLE: Final = re.compile("[^\n\x20-\x7e\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd]")
-"""libyaml's IS_PRINTABLE, negated (line feed counts as printable; tab does not)."""
-_NEEDS_DOUBLE: Final = re.compile(
-    "[^\x20-\x7e\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd]|[\u2028\u2029]"
-)
-"""A character that only a double-quoted scalar can carry (tab, breaks, control, non-BMP ...)."""
+# libyaml's IS_PRINTABLE, negated, is a class over most of Unicode: Python compiles such a
+# class in several milliseconds, and start-up counts (every Argo CD refresh starts kdgen), so
+# the full class is compiled only when a non-ASCII string first needs it.
+_ASCII_NEEDS_DOUBLE: Final = re.compile("[^\x20-\x7e]")
+_UNICODE_NEEDS_DOUBLE: Final = "[^\x20-\x7e\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd]|[\u2028\u2029]"
+_compiled: dict[str, re.Pattern[str]] = {}
+
+
+def _pattern(source: str) -> re.Pattern[str]:
+    found = _compiled.get(source)
+    if found is None:
+        found = _compiled[source] = re.compile(source)
+    return found
+
+
+def _needs_double(text: str) -> bool:
+    """Tell whether only a double-quoted scalar can carry ``text`` (tab, breaks, control ...)."""
+    if text.isascii():
+        return _ASCII_NEEDS_DOUBLE.search(text) is not None
+    return _pattern(_UNICODE_NEEDS_DOUBLE).search(text) is not None
+
+
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 _INDICATORS: Final = frozenset("#,[]{}&*!|>'\"%@`")
 _ESCAPES: Final = {
@@ -98,9 +114,7 @@ _ESCAPES: Final = {
     "\u2028": "\\L",
     "\u2029": "\\P",
 }
-_DOUBLE_ESCAPED: Final = re.compile(
-    '["\\\\\u2028\u2029]|[^\x20-\x7e\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd]'
-)
+_DOUBLE_ESCAPED: Final = '["\\\\\u2028\u2029]|[^\x20-\x7e\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd]'
 _SIMPLE_KEY_MAX: Final = 128
 
 _CACHE_MAX: Final = 1 << 16
@@ -113,7 +127,7 @@ _keys: dict[str, str] = {}
 def _double_quoted(value: str) -> str:
     if _SURROGATE.search(value):
         raise Unsupported("an unpaired surrogate cannot be encoded as UTF-8")
-    return '"' + _DOUBLE_ESCAPED.sub(_escape, value) + '"'
+    return '"' + _pattern(_DOUBLE_ESCAPED).sub(_escape, value) + '"'
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -133,7 +147,7 @@ def _single_line(value: str) -> str:
     """Return a string without line breaks as libyaml writes it in block context."""
     if not value:
         return "''"
-    if _NEEDS_DOUBLE.search(value):
+    if _needs_double(value):
         return _double_quoted(value)
     first = value[0]
     if (
@@ -154,7 +168,7 @@ def _single_line(value: str) -> str:
 def _key(key: Any) -> str:
     if type(key) is not str:
         raise Unsupported(f"a mapping key of type {type(key).__name__}")
-    if "\n" in key or len(key.encode("utf-8")) > _SIMPLE_KEY_MAX or _NEEDS_DOUBLE.search(key):
+    if "\n" in key or len(key.encode("utf-8")) > _SIMPLE_KEY_MAX or _needs_double(key):
         # Multi-line or long keys are complex keys; escaped ones are rare: leave them to PyYAML.
         raise Unsupported("a key that is not a simple plain or single-quoted scalar")
     text = _single_line(key) + ":"
@@ -180,7 +194,7 @@ class _Writer:
             text = _inline.get(value)
             if text is not None:
                 return text
-            if "\n" in value and not _NEEDS_DOUBLE.search(value.replace("\n", "")):
+            if "\n" in value and not _needs_double(value.replace("\n", "")):
                 return self.literal(value, indent)
             text = _single_line(value) + "\n"
             if len(value) <= 256:

@@ -115,6 +115,13 @@ def problem_lines(problems: Iterable[Problem]) -> str:
     return "".join(f"{problem.severity}: {problem}\n" for problem in problems)
 
 
+class WriteRefused(KdgenError):
+    """kdgen will not write where it was asked to; the message says why.
+
+    Raised by ``kdgen.writing``; the CLI turns it into a usage error (exit status 2).
+    """
+
+
 class ValidationError(KdgenError):
     """The inputs are readable but break the schema or Kuscia's rules.
 

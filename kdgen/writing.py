@@ -26,14 +26,10 @@ import tempfile
 from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path, PurePosixPath
 
-from kdgen.errors import KdgenError, escape_controls
+from kdgen.errors import KdgenError, WriteRefused, escape_controls
 from kdgen.model import CONTROLLER_KUSCIA_DEPLOYMENT, LABEL_CONTROLLER
 from kdgen.render import MARKER, marker_text, recorded_files
 from kdgen.yamlio import read_documents
-
-
-class WriteRefused(KdgenError):
-    """kdgen will not write where it was asked to; the message says why."""
 
 
 def umask_mode() -> int:

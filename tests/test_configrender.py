@@ -446,7 +446,7 @@ def test_json_null_is_fine_without_triple_braces() -> None:
     assert rendered == ({"t.conf": " null "}, [])
 
 
-# --- Jinja2 never sees template text -------------------------------------------------------
+# --- template text is never interpreted ----------------------------------------------------
 
 LITERAL_CASES = [
     pytest.param(

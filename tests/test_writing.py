@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from kdgen import writing
+from kdgen.errors import WriteRefused
 from kdgen.render import MARKER, marker_text
-from kdgen.writing import WriteRefused, replace_file, write_tree
+from kdgen.writing import replace_file, write_tree
 
 
 def _tree(root: Path) -> dict[str, bytes]:

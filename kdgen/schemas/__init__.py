@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import copy
 import datetime
+import functools
 import json
+import pkgutil
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from importlib import resources
 from typing import Any, Final
-
-from jsonschema import Draft202012Validator, validators
 
 __all__ = [
     "APP_IMAGE_SCHEMA",
@@ -34,7 +33,12 @@ __all__ = [
 
 
 def _load(name: str) -> Mapping[str, Any]:
-    text = resources.files(__name__).joinpath(name).read_text(encoding="utf-8")
+    # pkgutil asks this package's loader for the bytes; importlib.resources would cost
+    # start-up about 9 ms of imports (tempfile, shutil) for the same read.
+    data = pkgutil.get_data(__name__, name)
+    if data is None:  # only a loader without get_data, which no installer produces
+        raise RuntimeError(f"kdgen's packaged schema {name} cannot be read")
+    text = data.decode("utf-8")
     schema: Mapping[str, Any] = json.loads(text)
     return schema
 
@@ -98,10 +102,17 @@ def _is_string(_checker: Any, instance: Any) -> bool:
     return isinstance(instance, str | datetime.date)
 
 
-_Validator = validators.extend(
-    Draft202012Validator,
-    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("string", _is_string),
-)
+@functools.cache
+def _validator_class() -> Any:
+    # jsonschema is imported only when a document fails the compiled check below: a valid
+    # run, the common case, never pays for it (about 70 ms of start-up).
+    from jsonschema import Draft202012Validator, validators
+
+    return validators.extend(
+        Draft202012Validator,
+        type_checker=Draft202012Validator.TYPE_CHECKER.redefine("string", _is_string),
+    )
+
 
 _QUANTITY_PATTERN = (
     r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?"
@@ -149,7 +160,8 @@ def schema_problems(schema: Mapping[str, Any], obj: Any) -> list[tuple[str, str]
 
 
 _Check = Callable[[Any], bool]
-_compiled: dict[int, tuple[Mapping[str, Any], _Check, Any]] = {}
+_compiled: dict[int, tuple[Mapping[str, Any], _Check]] = {}
+_validators: dict[int, tuple[Mapping[str, Any], Any]] = {}
 _ANNOTATIONS = frozenset(
     {
         "default",
@@ -163,22 +175,22 @@ _ANNOTATIONS = frozenset(
 )
 
 
-def _entry(schema: Mapping[str, Any]) -> tuple[Mapping[str, Any], _Check, Any]:
-    entry = _compiled.get(id(schema))
-    if entry is None or entry[0] is not schema:
-        entry = (schema, _compile(schema), _Validator(schema))
-        _compiled[id(schema)] = entry
-    return entry
-
-
 def _surely_valid(schema: Mapping[str, Any]) -> _Check:
     """Return the schema's compiled check (compiled once per schema)."""
-    return _entry(schema)[1]
+    entry = _compiled.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        entry = (schema, _compile(schema))
+        _compiled[id(schema)] = entry
+    return entry[1]
 
 
 def _validator(schema: Mapping[str, Any]) -> Any:
-    """Return the schema's jsonschema validator (built once per schema)."""
-    return _entry(schema)[2]
+    """Return the schema's jsonschema validator (built once per schema, on first need)."""
+    entry = _validators.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        entry = (schema, _validator_class()(schema))
+        _validators[id(schema)] = entry
+    return entry[1]
 
 
 def _compile(schema: Any) -> _Check:
