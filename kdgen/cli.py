@@ -426,3 +426,49 @@ def import_command(paths: tuple[str, ...], output_dir: str | None) -> None:
     for target, text in targets.items():
         replace_file(target, text, inputs=inputs)
         click.echo(f"wrote {escape_controls(str(target))}", err=True)
+
+
+@main.command(name="crds")
+@click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(file_okay=False),
+    help=(
+        "Write each CRD's file and a kustomization.yaml into this folder (kdgen's own "
+        "deploy/crds is made so) instead of a stream on stdout. Only files this command "
+        "wrote are replaced."
+    ),
+)
+@handles_problems
+def crds_command(output_dir: str | None) -> None:
+    """Print the KusciaDeployment and AppImage CRDs, for a cluster without Kuscia.
+
+    They are rendered from the schemas packaged with kdgen (Kuscia's, workingDir required as
+    Kuscia's CRD has it). Apply them with: kdgen crds | kubectl apply -f -
+    """
+    from kdgen.crds import GENERATED_HEADER, crd_files, crds
+
+    if output_dir is None:
+        click.echo(dump_documents(crds()), nl=False)
+        return
+    root = _output_path(output_dir)
+    files = crd_files()
+    for name in files:
+        target = root / name
+        check_replaceable(target)
+        if target.exists() and not _starts_with(target, GENERATED_HEADER):
+            raise WriteRefused(
+                f"refusing to write {escape_controls(str(target))}: it was not written by "
+                "kdgen crds (its first line is not the generated header)"
+            )
+    for name, text in files.items():
+        replace_file(root / name, text)
+    click.echo(f"wrote {len(files)} files to {escape_controls(str(root))}", err=True)
+
+
+def _starts_with(target: Path, header: str) -> bool:
+    try:
+        data = target.read_bytes()
+    except OSError as err:
+        raise InputError([Problem(f"cannot read: {err.strerror}", source=str(target))]) from err
+    return data.startswith(header.encode("utf-8"))

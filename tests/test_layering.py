@@ -22,6 +22,7 @@ PURE = (
     "appconfig",
     "bounds",
     "configrender",
+    "crds",
     "emit",
     "errors",
     "expand",

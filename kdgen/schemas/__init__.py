@@ -4,9 +4,12 @@ A real cluster validates a KusciaDeployment or AppImage against its CRD and fill
 defaults (port ``protocol: HTTP``, ``scope: Local``) when the object is stored. kdgen reads
 YAML that never went through an apiserver, so it must do both itself: ``apply_defaults`` and
 ``schema_problems``. The schemas are cut from Kuscia's CRDs (see ``PROVENANCE.md``); the
-Inventory schema is kdgen's own.
+Inventory schema is kdgen's own. The two Kuscia files are the single source of the CRD
+schemas: ``kdgen crds`` renders ``deploy/crds`` from them (``kdgen.crds``), and the KD schema
+kdgen validates with is derived from its file by ``without_working_dir``.
 
-This module reads its three packaged JSON files once, at import, and does no other I/O. The
+This module reads its three packaged JSON files once, at import (``crd_schema`` reads a
+Kuscia one again, for ``kdgen crds``), and does no other I/O. The
 functions are pure: they never change the schema or the object they are given. Kuscia's
 semantic rules (unique parties, known roles, port names) are not schema rules and belong
 elsewhere (``kdgen.validate``).
@@ -25,27 +28,75 @@ from typing import Any, Final
 
 __all__ = [
     "APP_IMAGE_SCHEMA",
+    "CRD_SCHEMA_FILES",
     "INVENTORY_SCHEMA",
     "KUSCIA_DEPLOYMENT_SCHEMA",
     "apply_defaults",
+    "crd_schema",
     "schema_problems",
+    "without_working_dir",
 ]
 
 
-def _load(name: str) -> Mapping[str, Any]:
+def _load(name: str) -> dict[str, Any]:
     # pkgutil asks this package's loader for the bytes; importlib.resources would cost
     # start-up about 9 ms of imports (tempfile, shutil) for the same read.
     data = pkgutil.get_data(__name__, name)
     if data is None:  # only a loader without get_data, which no installer produces
         raise RuntimeError(f"kdgen's packaged schema {name} cannot be read")
     text = data.decode("utf-8")
-    schema: Mapping[str, Any] = json.loads(text)
+    schema: dict[str, Any] = json.loads(text)
     return schema
 
 
-KUSCIA_DEPLOYMENT_SCHEMA: Final = _load("kusciadeployment.json")
+CRD_SCHEMA_FILES: Final = {
+    "KusciaDeployment": "kusciadeployment.json",
+    "AppImage": "appimage.json",
+}
+"""The packaged ``openAPIV3Schema`` of each Kuscia CRD, by kind: the single source of both."""
+
+
+def crd_schema(kind: str) -> dict[str, Any]:
+    """Return the ``openAPIV3Schema`` of Kuscia's CRD for ``kind``, as a cluster applies it.
+
+    This is the packaged file as it is (``workingDir`` required, as in Kuscia), freshly read:
+    the caller owns the result. ``kdgen crds`` renders ``deploy/crds`` from it.
+
+    Raises:
+        KeyError: ``kind`` is not a key of ``CRD_SCHEMA_FILES``.
+    """
+    return _load(CRD_SCHEMA_FILES[kind])
+
+
+_WORKING_DIR_PATH: Final = ("spec", "parties", "template", "spec", "containers")
+"""The KD's ``spec.parties[].template.spec.containers[]``, whose ``workingDir`` kdgen relaxes."""
+
+
+def without_working_dir(schema: dict[str, Any]) -> dict[str, Any]:
+    """Relax a KD CRD schema in place: its party template containers need no ``workingDir``.
+
+    The one place kdgen's KD schema differs from the CRD (PROVENANCE.md, "Different on
+    purpose"): Kuscia's CRD requires ``workingDir`` in every container a party template
+    overrides (the Go field has no ``omitempty``), yet the seed's reference KD leaves it out.
+    kdgen accepts such a KD and warns instead (``kdgen.validate``); the CRD keeps the rule.
+
+    Returns:
+        ``schema`` itself, changed.
+    """
+    node = schema
+    for name in _WORKING_DIR_PATH:
+        node = node["properties"][name]
+        if node.get("type") == "array":
+            node = node["items"]
+    node["required"] = [field for field in node["required"] if field != "workingDir"]
+    return schema
+
+
+KUSCIA_DEPLOYMENT_SCHEMA: Final[Mapping[str, Any]] = without_working_dir(
+    _load(CRD_SCHEMA_FILES["KusciaDeployment"])
+)
 """``openAPIV3Schema`` of Kuscia's KusciaDeployment CRD, except containers need no workingDir."""
-APP_IMAGE_SCHEMA: Final = _load("appimage.json")
+APP_IMAGE_SCHEMA: Final[Mapping[str, Any]] = _load(CRD_SCHEMA_FILES["AppImage"])
 """``openAPIV3Schema`` of Kuscia's AppImage CRD."""
 INVENTORY_SCHEMA: Final = _load("inventory.json")
 """kdgen's Inventory document (``kdgen.kuscia.secretflow/v1alpha1``)."""
