@@ -447,6 +447,8 @@ def crds_command(output_dir: str | None) -> None:
     Kuscia's CRD has it). Apply them with: kdgen crds | kubectl apply -f -
     """
     from kdgen.crds import GENERATED_HEADER, crd_files, crds
+    from kdgen.writing import check_replaceable, replace_file
+    from kdgen.yamlio import dump_documents
 
     if output_dir is None:
         click.echo(dump_documents(crds()), nl=False)
