@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from kdgen.model import SCOPE_CLUSTER, SCOPE_DOMAIN, Profile
@@ -55,15 +56,48 @@ def cluster_define(parties: list[dict[str, Any]], party: PartyPlan) -> str:
     ``selfPartyIdx`` is the first entry with the party's domain and role; ``selfEndpointIdx``
     is always 0.
     """
-    index = next(
-        (
-            i
-            for i, p in enumerate(parties)
-            if (p["name"], p["role"]) == (party.domain_id, party.role)
-        ),
-        0,
-    )
-    return _compact({"parties": parties, "selfPartyIdx": index, "selfEndpointIdx": 0})
+    return ClusterDefine.of(parties).for_party(party)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterDefine:
+    """What the CLUSTER_DEFINE of every party of one KD shares: the ``parties`` JSON.
+
+    Serialised once per KD; each party's value differs only in ``selfPartyIdx``, so it is
+    the same bytes as serialising ``{"parties": ..., "selfPartyIdx": i, "selfEndpointIdx": 0}``
+    whole (compact JSON writes a mapping as its keys and values in order).
+
+    >>> define = ClusterDefine.of([{"name": "a", "role": "", "services": []}])
+    >>> define.text(0)
+    '{"parties":[{"name":"a","role":"","services":[]}],"selfPartyIdx":0,"selfEndpointIdx":0}'
+    >>> len(define.text(0)) == define.size(0)
+    True
+    """
+
+    parties_json: str
+    keys: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, parties: list[dict[str, Any]]) -> ClusterDefine:
+        """Serialise the ``parties`` list once."""
+        return cls(_compact(parties), tuple((p["name"], p["role"]) for p in parties))
+
+    def index(self, party: PartyPlan) -> int:
+        """Return ``selfPartyIdx``: the first entry with the party's domain and role."""
+        key = (party.domain_id, party.role)
+        return next((i for i, k in enumerate(self.keys) if k == key), 0)
+
+    def text(self, index: int) -> str:
+        """Return the CLUSTER_DEFINE of the party at ``selfPartyIdx`` ``index``."""
+        return f'{{"parties":{self.parties_json},"selfPartyIdx":{index},"selfEndpointIdx":0}}'
+
+    def size(self, index: int) -> int:
+        """Return ``len(self.text(index))`` without building it."""
+        return len(self.parties_json) + len(str(index)) + 48
+
+    def for_party(self, party: PartyPlan) -> str:
+        """Return the party's CLUSTER_DEFINE JSON."""
+        return self.text(self.index(party))
 
 
 def allocated_ports(party: PartyPlan, numbers: Mapping[str, int]) -> str:

@@ -206,14 +206,71 @@ def output_size(objects: Iterable[Any]) -> int:
     return size
 
 
-def output_problem(kd: Document) -> Problem:
-    """The problem for a run whose output would pass a bound at ``kd``."""
+OBJECT_BYTES = 2048
+"""Allowance per generated object in ``party_output_bytes``: metadata, labels, names, specs."""
+PORT_BYTES = 128
+"""Allowance per port in every container: its ``KUSCIA_PORT_*`` env and ALLOCATED_PORTS entry."""
+
+
+def party_output_bytes(
+    *,
+    objects: int,
+    containers: int,
+    ports: int,
+    cluster_define: int,
+    input_config: int,
+    pod_spec: int,
+    config: int,
+) -> int:
+    """Return about how many bytes of YAML one self party's objects take, before building them.
+
+    Generous: a fixed allowance per object, the strings every container carries (its
+    CLUSTER_DEFINE, ``inputConfig`` and per-port env), the pod spec as read and the ConfigMap's
+    data. Within a small factor of the written size, never far below it (tests/test_bounds.py).
+
+    >>> party_output_bytes(objects=5, containers=1, ports=3, cluster_define=600,
+    ...                    input_config=20, pod_spec=1500, config=800)
+    13544
+    """
+    carried = cluster_define + input_config + ports * PORT_BYTES
+    return objects * OBJECT_BYTES + containers * carried + pod_spec + config
+
+
+def kd_objects_problem(kd: Document, objects: int) -> Problem:
+    """The problem for a KD that would generate more than ``MAX_KD_OBJECTS`` objects."""
+    return kd.problem(
+        "spec.parties",
+        f"this KusciaDeployment would generate {objects} objects; kdgen makes at most "
+        f"{limits.MAX_KD_OBJECTS} from one (every self party gets a Service per serviced port)",
+    )
+
+
+def kd_bytes_problem(kd: Document, size: int) -> Problem:
+    """The problem for a KD whose objects would take more than ``MAX_KD_OUTPUT_BYTES``."""
+    return kd.problem(
+        "spec.parties",
+        f"this KusciaDeployment would generate about {size} bytes of objects; kdgen writes at "
+        f"most {limits.MAX_KD_OUTPUT_BYTES} from one (every container of every self party "
+        "carries a CLUSTER_DEFINE listing every party's services, and the inputConfig)",
+    )
+
+
+def run_objects_problem(kd: Document) -> Problem:
+    """The problem for a run that would pass ``MAX_OBJECTS`` with ``kd``'s objects."""
     return kd.problem(
         "spec.parties",
         f"with this KusciaDeployment the run would generate more than {limits.MAX_OBJECTS} "
-        f"objects or {limits.MAX_OUTPUT_BYTES} bytes, kdgen's bounds for one run (every self "
-        "party gets a Service per serviced port, and a CLUSTER_DEFINE listing every party in "
-        "every container)",
+        "objects, kdgen's bound for one run; split the inputs into several runs",
+    )
+
+
+def run_bytes_problem(kd: Document) -> Problem:
+    """The problem for a run that would pass ``MAX_OUTPUT_BYTES`` with ``kd``'s objects."""
+    return kd.problem(
+        "spec.parties",
+        f"with this KusciaDeployment the run would generate more than about "
+        f"{limits.MAX_OUTPUT_BYTES} bytes of objects, kdgen's bound for one run; split the "
+        "inputs into several runs",
     )
 
 

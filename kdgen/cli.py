@@ -231,10 +231,10 @@ def generate(
         inputs = _input_paths(paths, inventory, sources)
         write_tree(_output_path(output_dir), render_tree(expansion.objects), inputs=inputs)
     else:
-        # Every problem is known once expand returns, so writing each object as it is
-        # serialised cannot leave half a stream behind an error, and the text of the whole
-        # stream is never held at once.
-        for chunk in iter_stream(expansion.objects):
+        # Every problem is known once expand returns, so building and writing each object
+        # in turn cannot leave half a stream behind an error, and neither the objects nor
+        # the text of the stream are ever held at once.
+        for chunk in iter_stream(expansion.iter_objects()):
             click.echo(chunk, nl=False)
 
 
@@ -248,8 +248,7 @@ def validate_command(
     expansion = expand(load_inputs(paths, inventory), _options(profile, ports, include_sources))
     report(expansion.warnings)
     click.echo(
-        f"ok: {len(expansion.kusciadeployments)} KusciaDeployment(s), "
-        f"{len(expansion.objects)} object(s)",
+        f"ok: {len(expansion.kusciadeployments)} KusciaDeployment(s), {expansion.count} object(s)",
         err=True,
     )
 

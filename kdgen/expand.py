@@ -7,18 +7,30 @@ round. Pure: no I/O, no clock; the same inputs always give the same result.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
 from kdgen import limits
-from kdgen.appconfig import cluster_define, cluster_define_parties
-from kdgen.bounds import output_problem, output_size
+from kdgen.appconfig import ClusterDefine, cluster_define_parties
+from kdgen.bounds import (
+    kd_bytes_problem,
+    kd_objects_problem,
+    output_size,
+    party_output_bytes,
+    run_bytes_problem,
+    run_objects_problem,
+)
 from kdgen.configrender import render_config_templates
 from kdgen.errors import Problem, ValidationError
 from kdgen.load import Document, Inputs
-from kdgen.manifests import PartyContext, build_party_objects, kuscia_env_values
+from kdgen.manifests import (
+    PartyContext,
+    build_configmap,
+    build_deployment,
+    build_service,
+    kuscia_env_values,
+)
 from kdgen.model import (
-    LABEL_KUSCIA_DEPLOYMENT_NAME,
     Inventory,
     Manifest,
     Options,
@@ -26,9 +38,9 @@ from kdgen.model import (
     Profile,
     Reason,
 )
-from kdgen.plan import KdPlan, plan_kusciadeployment
+from kdgen.plan import KdPlan, PartyPlan, plan_kusciadeployment
 from kdgen.ports import PortAssignment, assign_ports, party_numbers
-from kdgen.render import sort_manifests
+from kdgen.render import KIND_RANK, sort_manifests
 from kdgen.sourceobjects import source_objects
 from kdgen.validate import validate
 
@@ -41,33 +53,65 @@ _CLASH_REASONS = {
 }
 
 
+_ObjectKey = tuple[str, int, str, str, int, int, int]
+"""Where an object goes and how to make it: ``(namespace, kind rank, kind, name, plan index,
+party index, port index or -1)``; the first four are its place in the output (as in
+``render.sort_key``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Expansion:
-    """The result of a successful run.
+    """The result of a successful run: every problem is known, the objects are not built yet.
+
+    ``iter_objects`` builds them one at a time in output order, so a stream can be written
+    without holding them; ``objects`` and ``manifests`` build them all at once.
 
     Attributes:
-        manifests: every object made from a KD, sorted by namespace, kind and name.
         warnings: problems worth reporting that did not stop the run.
         allocated_ports: per KD name, its allocated-ports annotation (``--ports allocated``).
-        kusciadeployments: the KD documents the manifests came from, in input order.
-        sources: the input AppImages and KDs as emitted (``sourceobjects.py``), when
-            ``Options.include_sources``; otherwise empty.
+        kusciadeployments: the KD documents the manifests come from, in input order.
+        sources: the input AppImages and KDs as emitted (``sourceobjects.py``), in output
+            order, when ``Options.include_sources``; otherwise empty.
     """
 
-    manifests: tuple[Manifest, ...]
     warnings: tuple[Problem, ...] = ()
     allocated_ports: Mapping[str, str] = field(default_factory=dict)
     kusciadeployments: tuple[Document, ...] = ()
     sources: tuple[Manifest, ...] = ()
+    _build: _Builder | None = None
+
+    @property
+    def count(self) -> int:
+        """How many objects ``iter_objects`` yields, without building them."""
+        return len(self.sources) + (len(self._build.order) if self._build else 0)
+
+    def iter_manifests(self) -> Iterator[Manifest]:
+        """Build and yield every object made from a KD, sorted by namespace, kind and name."""
+        return iter(()) if self._build is None else self._build.objects()
+
+    def iter_objects(self) -> Iterator[Manifest]:
+        """Yield everything to write, in output order: the sources, then the objects."""
+        yield from self.sources
+        yield from self.iter_manifests()
+
+    @property
+    def manifests(self) -> tuple[Manifest, ...]:
+        """Every object made from a KD, sorted by namespace, kind and name (built now)."""
+        return tuple(self.iter_manifests())
 
     @property
     def objects(self) -> tuple[Manifest, ...]:
-        """Everything to write, in output order: the sources, then the objects made from them."""
-        return tuple(sort_manifests([*self.sources, *self.manifests]))
+        """Everything to write, in output order (built now)."""
+        return tuple(self.iter_objects())
 
 
 def expand(inputs: Inputs, options: Options | None = None) -> Expansion:
-    """Expand every KusciaDeployment of ``inputs`` into its per-domain objects.
+    """Check every KusciaDeployment of ``inputs``; return how to build its per-domain objects.
+
+    Everything that can go wrong is found here, before any object is built: schemas and
+    Kuscia's rules, plans, port numbers, the per-KD and per-run bounds (from the plans),
+    objects two KDs would both own (from their names), and, for the ``plain`` profile, the
+    config templates (rendered here and again when built). Building cannot fail after it.
 
     Raises:
         ValidationError: with every error (and warning) found, if there is any error.
@@ -89,25 +133,32 @@ def expand(inputs: Inputs, options: Options | None = None) -> Expansion:
     assignment = assign_ports(plans, checked.inventory, options.ports)
     problems.extend(assignment.problems)
     failed = {(p.source, p.doc_index) for p in assignment.problems if p.severity == "error"}
-    manifests: list[Manifest] = []
-    budget, count = limits.MAX_OUTPUT_BYTES, limits.MAX_OBJECTS
+    build = _Builder(assignment, checked.inventory, options)
+    objects, size = 0, 0
+    sizes = _Sizes()
     for plan in plans:
         if (plan.kd.source, plan.kd.index) in failed:
             continue
-        count -= sum(len(party.service_names) + 2 for party in plan.self_parties)
-        if count < 0:  # checked before building: the objects themselves are the cost
-            problems.append(output_problem(plan.kd))
+        keys, kd_size = build.check(plan, sizes, problems)
+        if len(keys) > limits.MAX_KD_OBJECTS:
+            problems.append(kd_objects_problem(plan.kd, len(keys)))
+            continue
+        if kd_size > limits.MAX_KD_OUTPUT_BYTES:
+            problems.append(kd_bytes_problem(plan.kd, kd_size))
+            continue
+        objects, size = objects + len(keys), size + kd_size
+        if objects > limits.MAX_OBJECTS:
+            problems.append(run_objects_problem(plan.kd))
             break
-        objects = _kd_objects(plan, assignment, checked.inventory, options, problems)
-        budget -= output_size(objects)
-        if budget < 0:
-            problems.append(output_problem(plan.kd))
+        if size > limits.MAX_OUTPUT_BYTES:
+            problems.append(run_bytes_problem(plan.kd))
             break
-        manifests.extend(objects)
-    problems.extend(_clashes(plans, manifests))
+        build.add(plan, keys)
+    problems.extend(_clashes(build))
     problems = list(dict.fromkeys(problems))
     if any(p.severity == "error" for p in problems):
         raise ValidationError(problems)
+    build.order.sort(key=lambda key: key[:4])
     annotations = assignment.annotations if options.ports is PortMode.ALLOCATED else {}
     sources = (
         source_objects(inputs.app_images, inputs.kusciadeployments, annotations)
@@ -115,51 +166,156 @@ def expand(inputs: Inputs, options: Options | None = None) -> Expansion:
         else []
     )
     return Expansion(
-        manifests=tuple(sort_manifests(manifests)),
         warnings=tuple(problems),
         allocated_ports=annotations,
         kusciadeployments=tuple(p.kd for p in plans),
-        sources=tuple(sources),
+        sources=tuple(sort_manifests(sources)),
+        _build=build,
     )
 
 
-def _kd_objects(
-    plan: KdPlan,
-    assignment: PortAssignment,
-    inventory: Inventory,
-    options: Options,
-    problems: list[Problem],
-) -> list[Manifest]:
-    parties = cluster_define_parties(plan, assignment, options.profile)
-    objects: list[Manifest] = []
-    for party in plan.self_parties:
-        ctx = PartyContext(
+class _Sizes:
+    """Sizes of input documents and parts, each measured once per run (``bounds.output_size``)."""
+
+    def __init__(self) -> None:
+        self._sizes: dict[int, tuple[object, int]] = {}
+
+    def of(self, value: object) -> int:
+        found = self._sizes.get(id(value))
+        if found is None or found[0] is not value:
+            found = (value, output_size([value]))
+            self._sizes[id(value)] = found
+        return found[1]
+
+
+class _Builder:
+    """The facts kept between checking a run and building its objects: plans and keys.
+
+    Holds per KD its plan and its CLUSTER_DEFINE's shared part, and one key per object, never
+    the objects: ``objects`` builds each from its key, in the order of the sorted keys.
+    """
+
+    def __init__(self, assignment: PortAssignment, inventory: Inventory, options: Options):
+        self.assignment = assignment
+        self.inventory = inventory
+        self.options = options
+        self.plans: list[KdPlan] = []
+        self.defines: list[ClusterDefine] = []
+        self.order: list[_ObjectKey] = []
+        self._define: ClusterDefine | None = None
+
+    def check(
+        self, plan: KdPlan, sizes: _Sizes, problems: list[Problem]
+    ) -> tuple[list[_ObjectKey], int]:
+        """Return the keys of ``plan``'s objects and about how many bytes they take.
+
+        For the ``plain`` profile this renders the config templates, adding their problems.
+        """
+        index = len(self.plans)
+        define = ClusterDefine.of(
+            cluster_define_parties(plan, self.assignment, self.options.profile)
+        )
+        self._define = define
+        keys: list[_ObjectKey] = []
+        size = 0
+        party_entries = plan.kd.body["spec"]["parties"]
+        for party in plan.self_parties:
+            namespace, at = party.domain_id, party.index
+            before = len(keys)
+            for number, port in enumerate(party.ports):
+                if port.is_serviced:
+                    name = party.service_names[port.name]
+                    keys.append((namespace, _SERVICE, "Service", name, index, at, number))
+            config = _templates(party)
+            if self._renders(party):
+                ctx = self._context(plan, party, define.for_party(party))
+                config = _config_data(ctx, self.inventory, problems)
+            if config:
+                name = party.configmap_name
+                keys.append((namespace, _CONFIGMAP, "ConfigMap", name, index, at, -1))
+            name = party.deploy_name
+            keys.append((namespace, _DEPLOYMENT, "Deployment", name, index, at, -1))
+            config_size = sum(len(k) + len(v) for k, v in config.items())
+            size += party_output_bytes(
+                objects=len(keys) - before,
+                containers=len(party.pod_spec.get("containers") or []),
+                ports=len(party.ports),
+                cluster_define=define.size(define.index(party)),
+                input_config=len(plan.input_config),
+                pod_spec=sizes.of(party.app_image.body) + sizes.of(party_entries[party.index]),
+                config=config_size,
+            )
+        return keys, size
+
+    def add(self, plan: KdPlan, keys: list[_ObjectKey]) -> None:
+        """Keep ``plan`` (just checked) and its object keys for building."""
+        assert self._define is not None
+        self.plans.append(plan)
+        self.defines.append(self._define)
+        self.order.extend(keys)
+
+    def _renders(self, party: PartyPlan) -> bool:
+        return self.options.profile is Profile.PLAIN and bool(_templates(party))
+
+    def _context(self, plan: KdPlan, party: PartyPlan, cluster_define: str) -> PartyContext:
+        return PartyContext(
             kd=plan,
             party=party,
-            numbers=party_numbers(assignment, plan, party),
-            cluster_define=cluster_define(parties, party),
-            profile=options.profile,
-            domain=inventory.domain(party.domain_id),
+            numbers=party_numbers(self.assignment, plan, party),
+            cluster_define=cluster_define,
+            profile=self.options.profile,
+            domain=self.inventory.domain(party.domain_id),
             config_data={},
         )
-        config_data = _config_data(ctx, inventory, problems)
-        objects.extend(build_party_objects(replace(ctx, config_data=config_data)))
-    return objects
+
+    def objects(self) -> Iterator[Manifest]:
+        """Build and yield every object, in the order of ``self.order``."""
+        for _, _, kind, _, index, party_index, port_index in self.order:
+            plan = self.plans[index]
+            party = plan.parties[party_index]
+            if kind == "Service":
+                ctx = self._context(plan, party, "")
+                yield build_service(ctx, party.ports[port_index])
+                continue
+            ctx = self._context(plan, party, self.defines[index].for_party(party))
+            if kind == "ConfigMap":
+                ctx = replace(ctx, config_data=self._config(ctx))
+                yield build_configmap(ctx)
+            else:
+                yield build_deployment(ctx)
+
+    def _config(self, ctx: PartyContext) -> dict[str, str]:
+        if not self._renders(ctx.party):
+            return _templates(ctx.party)
+        problems: list[Problem] = []
+        rendered = _config_data(ctx, self.inventory, problems)
+        # Rendered once already by ``check``, where these problems were reported.
+        return rendered
+
+
+_CONFIGMAP, _SERVICE, _DEPLOYMENT = (
+    KIND_RANK["ConfigMap"],
+    KIND_RANK["Service"],
+    KIND_RANK["Deployment"],
+)
+
+
+def _templates(party: PartyPlan) -> dict[str, str]:
+    """The AppImage's config templates, raw (the ``kuscia`` profile's ConfigMap data)."""
+    return dict(party.app_image.body["spec"].get("configTemplates") or {})
 
 
 def _config_data(
     ctx: PartyContext, inventory: Inventory, problems: list[Problem]
 ) -> dict[str, str]:
-    """Return the ConfigMap data: raw templates, or (plain profile) rendered ones.
+    """Return the ``plain`` profile's ConfigMap data: the config templates rendered.
 
     Rendering sees what Kuscia's agent would: the union of the containers' env (the first
     value of a repeated name wins, as in its RunK mode), over the inventory's
     ``templateValues`` for keys that Kuscia's config manager would answer.
     """
     image = ctx.party.app_image
-    templates: dict[str, str] = dict(image.body["spec"].get("configTemplates") or {})
-    if ctx.profile is not Profile.PLAIN or not templates:
-        return templates
+    templates = _templates(ctx.party)
     values = dict(inventory.template_values)
     env: dict[str, str] = {}
     for name, value in _party_env(ctx):
@@ -190,24 +346,23 @@ def _at(document: Document, problems: Iterable[Problem]) -> list[Problem]:
     ]
 
 
-def _clashes(plans: Iterable[KdPlan], manifests: Iterable[Manifest]) -> list[Problem]:
+def _clashes(build: _Builder) -> list[Problem]:
     """Report objects two KDs would both own: Kuscia's 'already exist' failures."""
-    documents = {plan.name: plan.kd for plan in plans}
-    owners: dict[tuple[str, str, str], str] = {}
+    owners: dict[tuple[str, str, str], KdPlan] = {}
     problems = []
-    for obj in manifests:
-        meta = obj["metadata"]
-        key = (obj["kind"], meta["namespace"], meta["name"])
-        owner = meta["labels"][LABEL_KUSCIA_DEPLOYMENT_NAME]
-        earlier = owners.setdefault(key, owner)
-        if earlier != owner:
-            kind = obj["kind"].lower()
+    for namespace, _, kind, name, index, _, _ in build.order:
+        plan = build.plans[index]
+        key = (kind, namespace, name)
+        earlier = owners.setdefault(key, plan)
+        if earlier.name != plan.name:
+            lower = kind.lower()
             problems.append(
-                documents[owner].problem(
+                plan.kd.problem(
                     "metadata.name",
-                    f"domain {key[1]} {kind} {key[2]} already exist, please ensure that the "
-                    f"{kind} name can't be duplicated (KusciaDeployment {earlier} makes it too)",
-                    reason=_CLASH_REASONS[obj["kind"]].value,
+                    f"domain {namespace} {lower} {name} already exist, please ensure that the "
+                    f"{lower} name can't be duplicated (KusciaDeployment {earlier.name} makes it "
+                    "too)",
+                    reason=_CLASH_REASONS[kind].value,
                 )
             )
     return problems

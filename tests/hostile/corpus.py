@@ -572,8 +572,8 @@ case(
     "documents-over-the-bound",
     "exhaust",
     ("validate", "."),
-    seed(**{"many.yaml": "---\n{}\n" * 10001}),
-    says="more than 10000 documents in one run",
+    seed(**{"many.yaml": "---\n{}\n" * 25001}),
+    says="more than 25000 documents in one run",
 )
 case(
     "mapping-400-deep",
@@ -1204,7 +1204,39 @@ case(
     "exhaust",
     ("generate", "kd.yaml", "image.yaml"),
     seed(**{"kd.yaml": HUNDRED, "image.yaml": ports(256, "Domain")}),
-    says="would generate more than 20000 objects",
+    says="would generate 25800 objects; kdgen makes at most 2000 from one",
+)
+
+
+def kds(count: int, parties: int) -> str:
+    """``count`` copies of the seed KD (``kd-0``, ``kd-1``, ...), each with ``parties`` parties."""
+    head = KD[: KD.index("  parties:\n")].replace("initiator: alice", "initiator: d0")
+    one = head + "  parties:\n" + party_block(parties)
+    return "".join(
+        "---\n" + one.replace("name: secretflow-serving\n", f"name: kd-{i}\n", 1)
+        for i in range(count)
+    )
+
+
+case(
+    "objects-per-run-over-the-bound",
+    "exhaust",
+    ("generate", "kd.yaml", "image.yaml"),
+    # 776 one-party KDs of 256 Services, a ConfigMap and a Deployment = 200,208 objects, each
+    # KD within its own bounds and the run's bytes (about 0.56 MB a KD): the 776th passes.
+    seed(**{"kd.yaml": kds(776, 1), "image.yaml": ports(256, "Domain")}),
+    says="kd.yaml#776: KusciaDeployment cross-domain/kd-775: spec.parties: with this "
+    "KusciaDeployment the run would generate more than 200000 objects",
+)
+case(
+    "output-per-run-over-the-bound",
+    "exhaust",
+    ("generate", "kd.yaml", "image.yaml"),
+    # 100 parties of 4 containers: about 11.4 MB a KD by the estimate (11.1 MB written), so
+    # the 47th KD passes 512 MiB; nothing is built.
+    seed(**{"kd.yaml": kds(50, 100), "image.yaml": containers(4)}),
+    says="kd.yaml#47: KusciaDeployment cross-domain/kd-46: spec.parties: with this "
+    "KusciaDeployment the run would generate more than about 536870912 bytes",
 )
 case(
     "containers-over-the-bound",
@@ -1218,5 +1250,5 @@ case(
     "exhaust",
     ("generate", "kd.yaml", "image.yaml"),
     seed(**{"kd.yaml": HUNDRED, "image.yaml": containers(64)}),
-    says="or 67108864 bytes",
+    says="kdgen writes at most 16777216 from one",
 )
