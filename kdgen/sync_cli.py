@@ -29,7 +29,8 @@ EXTRA_MISSING = (
     "pip install 'kdgen[status-sync]'"
 )
 """The one line printed (exit 1) when the cluster client is missing."""
-_EXTRA_MODULES = ("kubernetes", "prometheus_client", "urllib3")
+EXTRA_MODULES = ("kubernetes", "prometheus_client", "urllib3", "orjson")
+"""Top-level modules only the status-sync extra brings (an ImportError of one names the extra)."""
 
 
 @click.command("status-sync")
@@ -239,7 +240,7 @@ def _domain_pairs(values: Sequence[str], flag: str) -> dict[str, str]:
 def _extra_missing(exc: ImportError) -> Exception:
     """The one-line error for a missing status-sync extra; other import errors stay as they are."""
     top = (exc.name or "").split(".")[0]
-    if top not in _EXTRA_MODULES:
+    if top not in EXTRA_MODULES:
         return exc
     return click.ClickException(EXTRA_MISSING.format(missing=top))
 

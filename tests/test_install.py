@@ -29,7 +29,7 @@ def test_base_install_has_no_cluster_client() -> None:
 
 def test_status_sync_extra_holds_the_cluster_clients_and_dev_pulls_it_in() -> None:
     extras = PYPROJECT["project"]["optional-dependencies"]
-    assert sorted(_names(extras["status-sync"])) == ["kubernetes", "prometheus-client"]
+    assert sorted(_names(extras["status-sync"])) == ["kubernetes", "orjson", "prometheus-client"]
     assert "kdgen[status-sync]" in extras["dev"]
 
 

@@ -1002,3 +1002,19 @@ def test_inputs_are_not_modified() -> None:
     got = compute_status(obj, observed, now=NOW, pods=pods)
     got["partyDeploymentStatuses"]["alice"]["secretflow-serving"]["conditions"].append({})
     assert (obj, observed, pods) == before
+
+
+def test_kept_entries_are_copies_not_the_stored_ones() -> None:
+    # An entry no self party refreshes (here a domain that is not a party) is kept as stored;
+    # the status returned must still share nothing with the KD it was computed from.
+    stored = compute_status(kd(), rollout(2, 1), now=EARLIER)
+    kept = {"phase": "Available", "conditions": [{"type": "Available", "status": "True"}]}
+    stored["partyDeploymentStatuses"]["elsewhere"] = {"old-deployment": kept}
+    obj = kd(stored)
+    before = copy.deepcopy(obj)
+    got = compute_status(obj, rollout(2, 1), now=NOW)
+    entry = got["partyDeploymentStatuses"]["elsewhere"]["old-deployment"]
+    assert entry == kept
+    entry["conditions"][0]["status"] = "False"
+    entry["phase"] = "Failed"
+    assert obj == before

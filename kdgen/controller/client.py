@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
 
+import orjson
 import urllib3
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
@@ -282,7 +283,9 @@ class Client:
             raise _api_error(what, exc) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise ClusterError(f"{what}: {exc}") from exc
-        return cast(dict[str, Any], json.loads(data)) if data else {}
+        # orjson: a LIST of 2,000 Deployments is about 10 MB, which json.loads decodes in
+        # about a quarter of a second, several times orjson's time.
+        return cast(dict[str, Any], orjson.loads(data)) if data else {}
 
     def _stream(
         self,
@@ -318,7 +321,7 @@ def _events(what: str, response: Any) -> Iterator[dict[str, Any]]:
             while b"\n" in pending:
                 line, pending = pending.split(b"\n", 1)
                 if line.strip():
-                    yield json.loads(line)
+                    yield orjson.loads(line)
     except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
         raise ClusterError(f"{what}: {exc}") from exc
     finally:

@@ -179,21 +179,27 @@ def state_of(exc: ClusterError) -> NamespaceState:
     return NamespaceState("error", str(exc))
 
 
-def observe(client: Client, kds: Iterable[Mapping[str, Any]], options: SyncOptions) -> Observation:
+ClusterWideList = Callable[[], tuple[list[dict[str, Any]], str]]
+"""The cluster-wide labelled Deployment LIST, already sent (``run_once`` sends it early)."""
+
+
+def observe(
+    client: Client,
+    kds: Iterable[Mapping[str, Any]],
+    options: SyncOptions,
+    *,
+    cluster_wide: ClusterWideList | None = None,
+) -> Observation:
     """List the Deployments of every party namespace of ``kds``, and the pods to diagnose.
 
     One namespace LIST, then one cluster-wide Deployment LIST with the ``kd-name`` selector;
     when that is forbidden, one LIST per party namespace. Pods: at most one LIST per namespace
-    (``pods_for``).
+    (``pods_for``). ``cluster_wide``, when given, is that cluster-wide LIST's outcome (its
+    items, or the ``ClusterError`` it raises), used instead of sending it here.
     """
-    kds = list(kds)
+    kds = [kd for kd in kds if validate_kd(kd) is None]
     wanted = sorted(
-        {
-            namespace
-            for kd in kds
-            if validate_kd(kd) is None
-            for namespace in party_namespaces(kd, options.partner_domains)
-        }
+        {namespace for kd in kds for namespace in party_namespaces(kd, options.partner_domains)}
     )
     if not wanted:
         return Observation([], {})
@@ -205,15 +211,14 @@ def observe(client: Client, kds: Iterable[Mapping[str, Any]], options: SyncOptio
             states[namespace] = NamespaceState("missing")
         else:
             present.append(namespace)
-    deployments = _list_deployments(client, present, states)
-    expected = {key for kd in kds if validate_kd(kd) is None for key in _expected(kd, options)}
+    deployments = _list_deployments(client, present, states, cluster_wide)
+    expected = {key for kd in kds for key in _expected(kd, options)}
     deployments += deployments_by_name(client, expected, deployments, states)
     indexed = Observation(deployments, states).index()
     partners = options.partner_domains
     targets = [
         target
         for kd in kds
-        if validate_kd(kd) is None
         for target in diagnosis_targets(kd, indexed.of(kd, partners), partner_domains=partners)
     ]
     pods = pods_for(client, targets, deployments, what="this pass")
@@ -256,7 +261,10 @@ def deployments_by_name(
 
 
 def _list_deployments(
-    client: Client, namespaces: list[str], states: dict[str, NamespaceState]
+    client: Client,
+    namespaces: list[str],
+    states: dict[str, NamespaceState],
+    cluster_wide: ClusterWideList | None = None,
 ) -> list[dict[str, Any]]:
     """Fill ``states`` for ``namespaces`` and return their labelled Deployments.
 
@@ -264,16 +272,21 @@ def _list_deployments(
     namespace at a time; the others with one cluster-wide list when allowed.
     """
     remote = set(getattr(client, "domains", ()))
-    deployments = _list_home(client, [n for n in namespaces if n not in remote], states)
+    home = [n for n in namespaces if n not in remote]
+    deployments = _list_home(client, home, states, cluster_wide)
     return deployments + _list_each(client, [n for n in namespaces if n in remote], states)
 
 
 def _list_home(
-    client: Client, namespaces: list[str], states: dict[str, NamespaceState]
+    client: Client,
+    namespaces: list[str],
+    states: dict[str, NamespaceState],
+    cluster_wide: ClusterWideList | None = None,
 ) -> list[dict[str, Any]]:
-    if len(namespaces) > 1:
+    # One namespace is listed on its own, unless the cluster-wide list was sent anyway.
+    if namespaces and (len(namespaces) > 1 or cluster_wide is not None):
         try:
-            items, _ = client.list_deployments("")
+            items, _ = cluster_wide() if cluster_wide else client.list_deployments("")
         except ClusterError as exc:
             if exc.status != 403:
                 raise
