@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Sequence
-from typing import Any, cast
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -31,6 +31,17 @@ EXTRA_MISSING = (
 """The one line printed (exit 1) when the cluster client is missing."""
 EXTRA_MODULES = ("kubernetes", "prometheus_client", "urllib3", "orjson")
 """Top-level modules only the status-sync extra brings (an ImportError of one names the extra)."""
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _seconds(flag: str, minimum: float, default: float, text: str) -> Callable[[F], F]:
+    """A duration flag in seconds, at least ``minimum``."""
+    option: Callable[[F], F] = click.option(
+        flag, type=click.FloatRange(min=minimum), default=default, show_default=True, help=text
+    )
+    return option
 
 
 @click.command("status-sync")
@@ -120,33 +131,21 @@ EXTRA_MODULES = ("kubernetes", "prometheus_client", "urllib3", "orjson")
     help="Namespace of the Lease (default: the pod's namespace, else 'default').",
 )
 @click.option("--identity", default="", help="Leader-election identity (default: host_random).")
-@click.option(
+@_seconds(
     "--lease-duration",
-    type=click.FloatRange(min=1),
-    default=15.0,
-    show_default=True,
-    help="Seconds a Lease not renewed stays another replica's before it may be taken over.",
+    1,
+    15.0,
+    "Seconds a Lease not renewed stays another replica's before it may be taken over.",
 )
-@click.option(
-    "--renew-deadline",
-    type=click.FloatRange(min=0.5),
-    default=10.0,
-    show_default=True,
-    help="Seconds the leader keeps writing without a successful renewal.",
+@_seconds(
+    "--renew-deadline", 0.5, 10.0, "Seconds the leader keeps writing without a successful renewal."
 )
-@click.option(
-    "--retry-period",
-    type=click.FloatRange(min=0.1),
-    default=2.0,
-    show_default=True,
-    help="Seconds between tries to acquire or renew the Lease.",
-)
-@click.option(
+@_seconds("--retry-period", 0.1, 2.0, "Seconds between tries to acquire or renew the Lease.")
+@_seconds(
     "--resync-period",
-    type=click.FloatRange(min=1),
-    default=60.0,
-    show_default=True,
-    help="Seconds between full recomputations in --watch mode (pod reasons change silently).",
+    1,
+    60.0,
+    "Seconds between full recomputations in --watch mode (pod reasons change silently).",
 )
 @click.option(
     "--log-format",

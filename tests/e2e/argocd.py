@@ -34,7 +34,6 @@ import atexit
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -48,7 +47,7 @@ from typing import Any, Final
 import yaml
 
 from tests.support.cluster import Cluster
-from tests.support.processes import free_ports
+from tests.support.processes import Process, free_ports
 
 REPO: Final = Path(__file__).resolve().parents[2]
 TOOLS: Final = REPO / "tools" / "argocd"
@@ -118,66 +117,6 @@ def _redis_pong(port: int) -> bool:
             return s.recv(16).startswith(b"+PONG")
     except OSError:
         return False
-
-
-@dataclass
-class Process:
-    """One process of the harness: its command line, environment, log file and pid."""
-
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log_file: Path
-    cwd: Path | None = None
-    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-
-    @property
-    def pid(self) -> int | None:
-        return None if self.proc is None else self.proc.pid
-
-    def start(self) -> None:
-        with self.log_file.open("ab") as log:
-            self.proc = subprocess.Popen(
-                self.argv,
-                env=self.env,
-                cwd=self.cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: stop() reaches its children
-            )
-
-    def exited(self) -> int | None:
-        return None if self.proc is None else self.proc.poll()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM the process group, SIGKILL it after ``timeout``; reap the process."""
-        proc = self.proc
-        if proc is None:
-            return
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                pass
-            try:
-                proc.wait(timeout=timeout)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        try:  # whatever the leader left behind in its group (git, kdgen) goes too
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
-        self.proc = None
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            text = self.log_file.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
 
 
 @dataclass
@@ -287,7 +226,7 @@ class ArgoCD:
             ),
         }
         for name, (argv, env, ready) in specs.items():
-            process = Process(name, argv, env, self.log_dir / f"{name}.log", cwd=d / "tmp")
+            process = Process(name, argv, self.log_dir / f"{name}.log", env=env, cwd=d / "tmp")
             self.processes[name] = process
             process.start()
             self._wait(f"{name} serving", ready, timeout, process)
@@ -308,7 +247,7 @@ class ArgoCD:
         """Start one more process that :meth:`stop` stops with the others (e.g. status-sync)."""
         if name in self.processes:
             raise ArgoCDError(f"{name} is already running")
-        process = Process(name, argv, env, self.log_dir / f"{name}.log", cwd=cwd)
+        process = Process(name, argv, self.log_dir / f"{name}.log", env=env, cwd=cwd)
         self.processes[name] = process
         process.start()
         return process

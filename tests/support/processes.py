@@ -90,6 +90,10 @@ class Process:
     def running(self) -> bool:
         return self._popen is not None and self._popen.poll() is None
 
+    def exited(self) -> int | None:
+        """The exit code once the process has ended; ``None`` while it runs or before start."""
+        return None if self._popen is None else self._popen.poll()
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             text = self.log_file.read_text(errors="replace")
