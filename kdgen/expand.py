@@ -53,9 +53,9 @@ _CLASH_REASONS = {
 }
 
 
-_ObjectKey = tuple[str, int, str, str, int, int, int]
+_ObjectKey = tuple[str, int, str, str, int, PartyContext, int]
 """Where an object goes and how to make it: ``(namespace, kind rank, kind, name, plan index,
-party index, port index or -1)``; the first four are its place in the output (as in
+the party's context, port index or -1)``; the first four are its place in the output (as in
 ``render.sort_key``)."""
 
 
@@ -139,7 +139,7 @@ def expand(inputs: Inputs, options: Options | None = None) -> Expansion:
     for plan in plans:
         if (plan.kd.source, plan.kd.index) in failed:
             continue
-        keys, kd_size = build.check(plan, sizes, problems)
+        keys, kd_size, define = build.check(plan, sizes, problems)
         if len(keys) > limits.MAX_KD_OBJECTS:
             problems.append(kd_objects_problem(plan.kd, len(keys)))
             continue
@@ -153,7 +153,7 @@ def expand(inputs: Inputs, options: Options | None = None) -> Expansion:
         if size > limits.MAX_OUTPUT_BYTES:
             problems.append(run_bytes_problem(plan.kd))
             break
-        build.add(plan, keys)
+        build.add(plan, keys, define)
     problems.extend(_clashes(build))
     problems = list(dict.fromkeys(problems))
     if any(p.severity == "error" for p in problems):
@@ -191,8 +191,10 @@ class _Sizes:
 class _Builder:
     """The facts kept between checking a run and building its objects: plans and keys.
 
-    Holds per KD its plan and its CLUSTER_DEFINE's shared part, and one key per object, never
-    the objects: ``objects`` builds each from its key, in the order of the sorted keys.
+    Holds per KD its plan and its CLUSTER_DEFINE's shared part, per self party what its
+    builders share (a ``PartyContext`` without the CLUSTER_DEFINE text or ConfigMap data), and
+    one key per object, never the objects: ``objects`` builds each from its key, in the order
+    of the sorted keys.
     """
 
     def __init__(self, assignment: PortAssignment, inventory: Inventory, options: Options):
@@ -202,39 +204,44 @@ class _Builder:
         self.plans: list[KdPlan] = []
         self.defines: list[ClusterDefine] = []
         self.order: list[_ObjectKey] = []
-        self._define: ClusterDefine | None = None
 
     def check(
         self, plan: KdPlan, sizes: _Sizes, problems: list[Problem]
-    ) -> tuple[list[_ObjectKey], int]:
-        """Return the keys of ``plan``'s objects and about how many bytes they take.
+    ) -> tuple[list[_ObjectKey], int, ClusterDefine]:
+        """Return ``plan``'s object keys, about how many bytes they take, its CLUSTER_DEFINE.
 
         For the ``plain`` profile this renders the config templates, adding their problems.
         """
         index = len(self.plans)
-        define = ClusterDefine.of(
-            cluster_define_parties(plan, self.assignment, self.options.profile)
-        )
-        self._define = define
+        profile = self.options.profile
+        define = ClusterDefine.of(cluster_define_parties(plan, self.assignment, profile))
         keys: list[_ObjectKey] = []
         size = 0
         party_entries = plan.kd.body["spec"]["parties"]
         for party in plan.self_parties:
-            namespace, at = party.domain_id, party.index
+            namespace = party.domain_id
+            ctx = PartyContext(
+                kd=plan,
+                party=party,
+                numbers=party_numbers(self.assignment, plan, party),
+                cluster_define="",
+                profile=profile,
+                domain=self.inventory.domain(namespace),
+                config_data={},
+            )
             before = len(keys)
             for number, port in enumerate(party.ports):
                 if port.is_serviced:
                     name = party.service_names[port.name]
-                    keys.append((namespace, _SERVICE, "Service", name, index, at, number))
+                    keys.append((namespace, _SERVICE, "Service", name, index, ctx, number))
             config = _templates(party)
             if self._renders(party):
-                ctx = self._context(plan, party, define.for_party(party))
-                config = _config_data(ctx, self.inventory, problems)
+                config = _config_data(self._full(ctx, define), self.inventory, problems)
             if config:
                 name = party.configmap_name
-                keys.append((namespace, _CONFIGMAP, "ConfigMap", name, index, at, -1))
+                keys.append((namespace, _CONFIGMAP, "ConfigMap", name, index, ctx, -1))
             name = party.deploy_name
-            keys.append((namespace, _DEPLOYMENT, "Deployment", name, index, at, -1))
+            keys.append((namespace, _DEPLOYMENT, "Deployment", name, index, ctx, -1))
             config_size = sum(len(k) + len(v) for k, v in config.items())
             size += party_output_bytes(
                 objects=len(keys) - before,
@@ -245,52 +252,49 @@ class _Builder:
                 pod_spec=sizes.of(party.app_image.body) + sizes.of(party_entries[party.index]),
                 config=config_size,
             )
-        return keys, size
+        return keys, size, define
 
-    def add(self, plan: KdPlan, keys: list[_ObjectKey]) -> None:
-        """Keep ``plan`` (just checked) and its object keys for building."""
-        assert self._define is not None
+    def add(self, plan: KdPlan, keys: list[_ObjectKey], define: ClusterDefine) -> None:
+        """Keep ``plan`` (just checked), its CLUSTER_DEFINE and its object keys for building."""
         self.plans.append(plan)
-        self.defines.append(self._define)
+        self.defines.append(define)
         self.order.extend(keys)
 
     def _renders(self, party: PartyPlan) -> bool:
         return self.options.profile is Profile.PLAIN and bool(_templates(party))
 
-    def _context(self, plan: KdPlan, party: PartyPlan, cluster_define: str) -> PartyContext:
+    @staticmethod
+    def _full(
+        ctx: PartyContext, define: ClusterDefine, config: Mapping[str, str] | None = None
+    ) -> PartyContext:
         return PartyContext(
-            kd=plan,
-            party=party,
-            numbers=party_numbers(self.assignment, plan, party),
-            cluster_define=cluster_define,
-            profile=self.options.profile,
-            domain=self.inventory.domain(party.domain_id),
-            config_data={},
+            kd=ctx.kd,
+            party=ctx.party,
+            numbers=ctx.numbers,
+            cluster_define=define.for_party(ctx.party),
+            profile=ctx.profile,
+            domain=ctx.domain,
+            config_data=config or {},
         )
 
     def objects(self) -> Iterator[Manifest]:
         """Build and yield every object, in the order of ``self.order``."""
-        for _, _, kind, _, index, party_index, port_index in self.order:
-            plan = self.plans[index]
-            party = plan.parties[party_index]
+        for _, _, kind, _, index, ctx, port_index in self.order:
             if kind == "Service":
-                ctx = self._context(plan, party, "")
-                yield build_service(ctx, party.ports[port_index])
+                yield build_service(ctx, ctx.party.ports[port_index])
                 continue
-            ctx = self._context(plan, party, self.defines[index].for_party(party))
+            full = self._full(ctx, self.defines[index])
             if kind == "ConfigMap":
-                ctx = replace(ctx, config_data=self._config(ctx))
-                yield build_configmap(ctx)
+                # The plain profile renders again: ``check`` reported the problems and the
+                # warnings, and rendering is deterministic.
+                config = (
+                    _config_data(full, self.inventory, [])
+                    if self._renders(ctx.party)
+                    else _templates(ctx.party)
+                )
+                yield build_configmap(self._full(ctx, self.defines[index], config))
             else:
-                yield build_deployment(ctx)
-
-    def _config(self, ctx: PartyContext) -> dict[str, str]:
-        if not self._renders(ctx.party):
-            return _templates(ctx.party)
-        problems: list[Problem] = []
-        rendered = _config_data(ctx, self.inventory, problems)
-        # Rendered once already by ``check``, where these problems were reported.
-        return rendered
+                yield build_deployment(full)
 
 
 _CONFIGMAP, _SERVICE, _DEPLOYMENT = (
@@ -348,12 +352,13 @@ def _at(document: Document, problems: Iterable[Problem]) -> list[Problem]:
 
 def _clashes(build: _Builder) -> list[Problem]:
     """Report objects two KDs would both own: Kuscia's 'already exist' failures."""
-    owners: dict[tuple[str, str, str], KdPlan] = {}
+    owners: dict[tuple[str, str, str], int] = {}
     problems = []
     for namespace, _, kind, name, index, _, _ in build.order:
-        plan = build.plans[index]
-        key = (kind, namespace, name)
-        earlier = owners.setdefault(key, plan)
+        first = owners.setdefault((kind, namespace, name), index)
+        if first == index:
+            continue
+        plan, earlier = build.plans[index], build.plans[first]
         if earlier.name != plan.name:
             lower = kind.lower()
             problems.append(

@@ -37,9 +37,9 @@ def _estimates(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     check = expand_module._Builder.check
 
     def recording(self: object, *args: object) -> object:
-        keys, size = check(self, *args)  # type: ignore[arg-type]
+        keys, size, define = check(self, *args)  # type: ignore[arg-type]
         found.append(size)
-        return keys, size
+        return keys, size, define
 
     monkeypatch.setattr(expand_module._Builder, "check", recording)
     return found
