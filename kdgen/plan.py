@@ -106,7 +106,7 @@ class PartyPlan:
 
 @dataclass(frozen=True, slots=True)
 class KdPlan:
-    """A KusciaDeployment with all its parties planned."""
+    """A KusciaDeployment with all its parties planned (``name``: the KD's name)."""
 
     kd: Document
     uid: str
@@ -115,11 +115,7 @@ class KdPlan:
     app_type: str
     affinity_mode: str
     parties: tuple[PartyPlan, ...]
-
-    @property
-    def name(self) -> str:
-        """The KD's name."""
-        return self.kd.name
+    name: str
 
     @property
     def is_serving(self) -> bool:
@@ -168,6 +164,7 @@ def plan_kusciadeployment(
         app_type=(metadata.get("labels") or {}).get(LABEL_KUSCIA_DEPLOYMENT_APP_TYPE, ""),
         affinity_mode=(metadata.get("annotations") or {}).get(ANNOTATION_AFFINITY_MODE, ""),
         parties=tuple(planned),
+        name=kd.name,
     )
     return plan, problems
 
