@@ -1,10 +1,12 @@
-"""status-sync against the real control plane: seed status, quirks, races, restarts, RBAC, failover.
+"""status-sync against the real control plane: seed status, quirks, the 409 race, RBAC, the CLI.
 
-Every status-sync run is a real process (``python -m kdgen.sync_cli``), so killing and
-restarting is real; only the 409 race drives ``kdgen.controller`` in-process, to put a second writer
-exactly between the read and the patch. Scenario tests get their own KD namespace and party
-namespaces and pass ``--kd-namespace``, so they never see each other's KDs. kwok makes every
-scheduled pod ready; a nodeSelector that matches no node keeps new pods Pending.
+Every status-sync run is a real process (``python -m kdgen.sync_cli``); only the 409 race
+drives ``kdgen.controller`` in-process, to put a second writer exactly between the read and the
+patch. The faults (restarts, the 409 storm, deleted KDs, leader failover, etcd paused, a slow
+apiserver) are in ``test_faults.py``, which uses this module's helpers and fixtures. Scenario
+tests get their own KD namespace and party namespaces and pass ``--kd-namespace``, so they never
+see each other's KDs. kwok makes every scheduled pod ready; a nodeSelector that matches no node
+keeps new pods Pending.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import json
 import os
 import re
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -236,26 +237,6 @@ def scenario(crds: Cluster) -> Iterator[Scenario]:
     yield made
     for namespace in (made.kd_namespace, made.alice, made.bob):
         crds.request("DELETE", f"/api/v1/namespaces/{namespace}")
-
-
-@pytest.fixture
-def processes(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
-    """Start ``status-sync`` processes; whatever is still running at the end is killed."""
-    started: list[tuple[subprocess.Popen[str], Any]] = []
-
-    def start(name: str, kubeconfig: Path, *args: str) -> subprocess.Popen[str]:
-        log = (tmp_path / f"{name}.log").open("w")
-        argv = [sys.executable, "-m", "kdgen.sync_cli", f"--kubeconfig={kubeconfig}", *args]
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, text=True)
-        started.append((proc, log))
-        return proc
-
-    yield start
-    for proc, log in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -820,123 +801,6 @@ def test_deploy_overlays_pass_server_side_dry_run(rbac: Cluster, overlay: str) -
     rendered = rbac.kubectl("kustomize", str(DEPLOY / "overlays" / overlay)).stdout
     result = rbac.kubectl("apply", "--dry-run=server", "-f", "-", input=rendered, check=False)
     assert result.returncode == 0, result.stderr
-
-
-# --- --watch ----------------------------------------------------------------------------------
-
-
-def watch_args(scenario: Scenario, port: int, *extra: str) -> list[str]:
-    return [
-        "--watch",
-        f"--kd-namespace={scenario.kd_namespace}",
-        f"--metrics-addr=127.0.0.1:{port}",
-        "--resync-period=600",
-        *extra,
-    ]
-
-
-def test_watch_follows_deployments_and_survives_an_apiserver_restart(
-    scenario: Scenario, processes: Callable[..., subprocess.Popen[str]], tmp_path: Path
-) -> None:
-    port = free_port()
-    proc = processes("watch", scenario.cluster.kubeconfig, *watch_args(scenario, port))
-    eventually(lambda: scenario.status().get("phase") == "Available", "first sync")
-    assert scrape(port, "/healthz") == (200, "ok\n")
-
-    # Within about a second of the Deployment's status changing, the KD follows.
-    scenario.patch_deployment(scenario.alice, {"spec": {"replicas": 2}})
-    live = scenario.wait_available(scenario.alice, 2)
-    seen = time.monotonic()
-    eventually(lambda: scenario.entry(scenario.alice).get("availableReplicas") == 2, "follow", 5)
-    assert time.monotonic() - seen < 2.0
-    assert scenario.entry(scenario.alice)["replicas"] == live["status"]["replicas"]
-    metrics = scrape(port)[1]
-    count = metric(metrics, "kdgen_status_sync_lag_seconds_count")
-    assert count >= 1
-    assert metric(metrics, 'kdgen_status_sync_lag_seconds_bucket{le="1.0"}') == count
-
-    scenario.cluster.restart_apiserver(kill=True, downtime=2.0)
-    scenario.patch_deployment(
-        scenario.alice, {"spec": {"replicas": 3, "template": {"spec": {"nodeSelector": NO_NODE}}}}
-    )
-    eventually(
-        lambda: scenario.status().get("phase") == "PartialAvailable", "sync after restart", 60
-    )
-    status, metrics = scrape(port)
-    assert status == 200
-    assert metric(metrics, 'kdgen_status_sync_errors_total{kind="watch"}') >= 1
-    assert scrape(port, "/healthz") == (200, "ok\n")
-    assert proc.poll() is None, (tmp_path / "watch.log").read_text()
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=20) == 0
-
-
-def lease(cluster: Cluster) -> dict[str, Any]:
-    path = f"/apis/coordination.k8s.io/v1/namespaces/{SYNC_NAMESPACE}/leases/{SYNC_ACCOUNT}"
-    code, obj = cluster.request("GET", path)
-    return dict(obj) if code == 200 else {}
-
-
-def test_leader_failover_loses_no_update(
-    scenario: Scenario,
-    rbac: Cluster,
-    processes: Callable[..., subprocess.Popen[str]],
-    tmp_path: Path,
-) -> None:
-    rbac.request(
-        "DELETE", f"/apis/coordination.k8s.io/v1/namespaces/{SYNC_NAMESPACE}/leases/{SYNC_ACCOUNT}"
-    )
-    kubeconfig, _ = service_account_kubeconfig(rbac, tmp_path / "sa.kubeconfig")
-    election = [
-        "--leader-election",
-        f"--lease-namespace={SYNC_NAMESPACE}",
-        f"--lease-name={SYNC_ACCOUNT}",
-        "--lease-duration=4",
-        "--renew-deadline=3",
-        "--retry-period=0.5",
-    ]
-    ports = {"replica-a": free_port(), "replica-b": free_port()}
-    replicas = {
-        name: processes(
-            name, kubeconfig, *watch_args(scenario, port, *election, f"--identity={name}")
-        )
-        for name, port in ports.items()
-    }
-    leader = eventually(
-        lambda: lease(rbac).get("spec", {}).get("holderIdentity") or None, "a leader"
-    )
-    follower = next(name for name in replicas if name != leader)
-    eventually(lambda: scenario.status().get("phase") == "Available", "the leader's first sync")
-    leader_metrics = scrape(ports[leader])[1]
-    follower_metrics = scrape(ports[follower])[1]
-    assert metric(leader_metrics, "kdgen_status_sync_leader") == 1
-    assert metric(follower_metrics, "kdgen_status_sync_leader") == 0
-    assert metric(follower_metrics, "kdgen_status_sync_patches_total") == 0
-    transitions = lease(rbac)["spec"].get("leaseTransitions", 0)
-
-    replicas[leader].kill()  # SIGKILL: no chance to release the lease
-    killed = time.monotonic()
-    scenario.patch_deployment(scenario.bob, {"spec": {"replicas": 2}})
-    scenario.wait_available(scenario.bob, 2)
-    eventually(
-        lambda: scenario.entry(scenario.bob).get("availableReplicas") == 2,
-        "the update made while no leader was alive",
-        30,
-    )
-    took_over = time.monotonic() - killed
-    spec = lease(rbac)["spec"]
-    assert spec["holderIdentity"] == follower
-    assert spec["leaseTransitions"] == transitions + 1
-    assert took_over < 4 + 6, f"takeover took {took_over:.1f}s"
-    follower_metrics = scrape(ports[follower])[1]
-    assert metric(follower_metrics, "kdgen_status_sync_leader") == 1
-    assert metric(follower_metrics, "kdgen_status_sync_patches_total") >= 1
-    assert scenario.status()["availableParties"] == 2
-
-    # A graceful stop releases the lease at once.
-    replicas[follower].send_signal(signal.SIGTERM)
-    assert replicas[follower].wait(timeout=20) == 0
-    assert lease(rbac)["spec"].get("holderIdentity") in (None, "")
 
 
 # --- the command line -------------------------------------------------------------------------
