@@ -153,12 +153,17 @@ class Reflector:
             return self._cache.get(key)
 
     def offer(self, obj: Mapping[str, Any]) -> None:
-        """Cache an object we just wrote, unless the watch already delivered it or a later one."""
+        """Update the cached copy of an object we just wrote, unless the cache has it or later.
+
+        Only the list and the watch say what exists: an object the cache no longer holds
+        (the watch saw it deleted after our write) is not put back, or a deleted KD would
+        stay cached, synced (404) at every resync and counted as alive by ``--prune``.
+        """
         slim = self._transform(obj)
         key = key_of(slim)
         with self._lock:
             cached = self._cache.get(key)
-            if cached is None or newer(slim, cached):
+            if cached is not None and newer(slim, cached):
                 self._cache[key] = slim
 
     def run(self) -> None:

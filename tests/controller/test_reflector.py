@@ -10,6 +10,7 @@ from kdgen.controller.reflector import (
     BACKOFF_INITIAL,
     BACKOFF_MAX,
     Reflector,
+    key_of,
     slim_deployment,
     slim_kd,
 )
@@ -173,6 +174,21 @@ def test_cache_keeps_only_what_status_needs_and_offer_keeps_the_newest() -> None
     newer = {**deployment("ns", "a"), "metadata": {**cached["metadata"], "resourceVersion": "9"}}
     reflector.offer(newer)
     assert reflector.get(("ns", "a"))["metadata"]["resourceVersion"] == "9"  # type: ignore[index]
+
+
+def test_offer_never_brings_back_an_object_the_watch_deleted() -> None:
+    stop = NoSleep()
+    script = Script(
+        stop,
+        lists=[([obj("a", "1"), obj("b", "2")], "10")],
+        watches=[[{"type": "DELETED", "object": obj("a", "12")}]],
+    )
+    reflector = Reflector("test", script.lister, script.watcher, stop=stop)
+    reflector.run()
+    assert reflector.get(("ns", "a")) is None
+    reflector.offer(obj("a", "11"))  # the answer to our write, which came before the delete
+    reflector.offer(obj("c", "13"))  # never listed nor watched
+    assert [key_of(o) for o in reflector.items()] == [("ns", "b")]
 
 
 def test_slim_kd_drops_managed_fields_and_last_applied() -> None:

@@ -149,3 +149,46 @@ def test_watch_reads_an_unlabelled_party_deployment_by_name() -> None:
     assert observation is not None
     assert sorted(d["metadata"]["namespace"] for d in observation.deployments) == ["alice", "bob"]
     assert client.requests[("GET", "deployments")] == 1
+
+
+class DeletedAfterOurPatch(FakeClient):
+    """Someone deletes the KD right after our status patch; the watch delivers our write and
+    the deletion before the worker gets the patch's answer back to the cache."""
+
+    watch: WatchController
+
+    def patch_kd_status(self, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        written = super().patch_kd_status(namespace, name, body)
+        deleted = self.kds.pop((namespace, name))
+        self._bump(deleted)
+        self.watch.kds._apply({"type": "MODIFIED", "object": written})
+        self.watch.kds._apply({"type": "DELETED", "object": deleted})
+        return written
+
+
+def test_a_kd_deleted_right_after_our_patch_does_not_come_back_into_the_cache() -> None:
+    """The patch's answer must not re-insert a KD the watch has seen deleted meanwhile: that
+    ghost would be synced (404) at every resync and keep --prune from cleaning up after it."""
+    client, clock = DeletedAfterOurPatch(), FakeClock()
+    client.namespaces.update({"alice", "bob"})
+    client.deployments.extend([deployment("alice", "serving"), deployment("bob", "serving")])
+    client.add_kd(kd("serving", ["alice", "bob"]))
+    watch = controller(client, clock)
+    client.watch = watch
+    watch._cluster_wide = Reflector(
+        "deployments", lambda: client.list_deployments(""), lambda _: iter(()),
+        stop=threading.Event(),
+    )  # fmt: skip
+    for reflector, (items, _) in (
+        (watch._cluster_wide, client.list_deployments("")),
+        (watch.namespaces, client.list_namespaces()),
+        (watch.kds, client.list_kds("cross-domain")),
+    ):
+        reflector._replace(items)
+        reflector._set_error(None)
+    watch.queue.take()  # the KD queued by its first listing
+    watch.queue.done("serving")
+    watch._sync("serving", clock())
+    assert client.requests[("PATCH", "kusciadeployments/status")] == 1  # it was written
+    assert watch.kds.get(("cross-domain", "serving")) is None
+    assert watch.kds.items() == []
