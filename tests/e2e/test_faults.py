@@ -164,11 +164,23 @@ def mismatches(
     availableParties)``, ``totalParties`` 2, no ``reason`` or ``message`` when available, and
     one entry per party whose four replica counters equal its Deployment's ``status``.
     """
-    kds = kds_of(cluster, kd_namespace)
+    lists = {"": KDS.format(namespace=kd_namespace)}
+    lists.update(
+        (domain, DEPLOYMENTS.format(namespace=domain))
+        for domain in sorted({d for _, a, b in triples for d in (a, b)})
+    )
+    items: dict[str, list[dict[str, Any]]] = {}
+    for key, path in lists.items():
+        # A restarted apiserver answers 429 until its watch cache for the resource is ready.
+        code, body = cluster.request("GET", path)
+        if code != 200:
+            return [f"GET {path}: {code}"]
+        items[key] = body["items"]
+    kds = {kd["metadata"]["name"]: kd for kd in items.pop("")}
     live = {
         (domain, dep["metadata"]["name"]): dep.get("status") or {}
-        for domain in sorted({d for _, a, b in triples for d in (a, b)})
-        for dep in api(cluster, "GET", DEPLOYMENTS.format(namespace=domain))["items"]
+        for domain, deployments in items.items()
+        for dep in deployments
     }
     wrong = []
     for name, a, b in triples:
