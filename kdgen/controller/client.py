@@ -32,6 +32,14 @@ MERGE_PATCH = "application/merge-patch+json"
 KD_VERSION = KUSCIA_API_VERSION.split("/")[1]
 LEASE_GROUP, LEASE_VERSION, LEASE_PLURAL = "coordination.k8s.io", "v1", "leases"
 
+LIST_PAGE_SIZE = 500
+"""Objects per page of a LIST whose items are slimmed as they come (``keep``), as client-go's
+reflector pages its lists: each page is decoded and slimmed before the next is read, so the
+watch caches never hold a 2,000-Deployment list whole, as text or as full objects."""
+
+Keep = Callable[[dict[str, Any]], dict[str, Any]]
+"""What a paged LIST keeps of each object (``reflector.slim_deployment``, ``slim_kd``)."""
+
 REQUEST_TIMEOUT = (5.0, 30.0)
 """Connect and read timeouts of every non-watch request, in seconds."""
 WATCH_SECONDS = 290
@@ -80,18 +88,22 @@ class Client:
 
     # KusciaDeployments
 
-    def list_kds(self, namespace: str) -> tuple[list[dict[str, Any]], str]:
-        """List the KDs of ``namespace``; return them and the list's resourceVersion."""
-        what = f"list {KD_PLURAL} in namespace {namespace}"
-        body = self._call(
-            what,
+    def list_kds(
+        self, namespace: str, *, keep: Keep | None = None
+    ) -> tuple[list[dict[str, Any]], str]:
+        """List the KDs of ``namespace``; return them and the list's resourceVersion.
+
+        With ``keep``, the list is read in pages and only ``keep(kd)`` of each KD is returned.
+        """
+        return self._list(
+            f"list {KD_PLURAL} in namespace {namespace}",
             self._custom.list_namespaced_custom_object,
             KUSCIA_GROUP,
             KD_VERSION,
             namespace,
             KD_PLURAL,
+            keep=keep,
         )
-        return _items_and_version(body)
 
     def watch_kds(self, namespace: str, resource_version: str) -> Iterator[dict[str, Any]]:
         """Stream watch events of the KDs of ``namespace``."""
@@ -142,22 +154,28 @@ class Client:
         """Stream watch events of namespaces."""
         return self._stream("watch namespaces", self._core.list_namespace, resource_version)
 
-    def list_deployments(self, namespace: str = "") -> tuple[list[dict[str, Any]], str]:
-        """List the ``kd-name``-labelled Deployments of ``namespace`` (all namespaces if "")."""
+    def list_deployments(
+        self, namespace: str = "", *, keep: Keep | None = None
+    ) -> tuple[list[dict[str, Any]], str]:
+        """List the ``kd-name``-labelled Deployments of ``namespace`` (all namespaces if "").
+
+        With ``keep``, the list is read in pages and only ``keep(deployment)`` of each is
+        returned.
+        """
         if not namespace:
-            body = self._call(
+            return self._list(
                 "list deployments in all namespaces",
                 self._apps.list_deployment_for_all_namespaces,
                 label_selector=LABEL_KUSCIA_DEPLOYMENT_NAME,
+                keep=keep,
             )
-            return _items_and_version(body)
-        body = self._call(
+        return self._list(
             f"list deployments in namespace {namespace}",
             self._apps.list_namespaced_deployment,
             namespace,
             label_selector=LABEL_KUSCIA_DEPLOYMENT_NAME,
+            keep=keep,
         )
-        return _items_and_version(body)
 
     def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         """Read one Deployment by name, whatever its labels; ``None`` when it does not exist."""
@@ -270,6 +288,28 @@ class Client:
         )
 
     # plumbing
+
+    def _list(
+        self,
+        what: str,
+        method: Callable[..., Any],
+        *args: Any,
+        keep: Keep | None,
+        **kwargs: Any,
+    ) -> tuple[list[dict[str, Any]], str]:
+        """One LIST (``--once`` counts on that), or with ``keep`` a paged one, slimmed as read."""
+        if keep is None:
+            return _items_and_version(self._call(what, method, *args, **kwargs))
+        items: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            paging = {"limit": LIST_PAGE_SIZE, **({"_continue": token} if token else {})}
+            body = self._call(what, method, *args, **paging, **kwargs)
+            items.extend(keep(item) for item in body.get("items") or [])
+            metadata = body.get("metadata") or {}
+            token = str(metadata.get("continue") or "")
+            if not token:
+                return items, str(metadata.get("resourceVersion") or "")
 
     def _call(
         self, what: str, method: Callable[..., Any], *args: Any, **kwargs: Any

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from kdgen.errors import ClusterError
 
 if TYPE_CHECKING:
-    from kdgen.controller.client import Client
+    from kdgen.controller.client import Client, Keep
 
 
 class UnobservableDomain(ClusterError):
@@ -51,11 +51,11 @@ class DomainClients:
     def _for(self, namespace: str) -> Client:
         return self.domains.get(namespace, self.home)
 
-    def _remote(self, namespace: str, call: Any, *args: Any) -> Any:
+    def _remote(self, namespace: str, call: Any, *args: Any, **kwargs: Any) -> Any:
         if namespace not in self.domains:
-            return call(*args)
+            return call(*args, **kwargs)
         try:
-            return call(*args)
+            return call(*args, **kwargs)
         except ClusterError as exc:
             if exc.status in (403, 404):
                 raise
@@ -86,14 +86,16 @@ class DomainClients:
 
     # Deployments and pods
 
-    def list_deployments(self, namespace: str = "") -> tuple[list[dict[str, Any]], str]:
+    def list_deployments(
+        self, namespace: str = "", *, keep: Keep | None = None
+    ) -> tuple[list[dict[str, Any]], str]:
         """Route a namespace's list; cluster-wide lists only the home cluster's others."""
         if namespace:
             result: tuple[list[dict[str, Any]], str] = self._remote(
-                namespace, self._for(namespace).list_deployments, namespace
+                namespace, self._for(namespace).list_deployments, namespace, keep=keep
             )
             return result
-        items, version = self.home.list_deployments("")
+        items, version = self.home.list_deployments("", keep=keep)
         kept = [d for d in items if d["metadata"].get("namespace") not in self.domains]
         return kept, version
 

@@ -183,7 +183,7 @@ class WatchController:
         namespace = options.kd_namespace
         self.kds = Reflector(
             f"{KD_PLURAL} in namespace {namespace}",
-            lambda: client.list_kds(namespace),
+            lambda: client.list_kds(namespace, keep=slim_kd),
             lambda version: client.watch_kds(namespace, version),
             stop=stop,
             on_change=self._kd_changed,
@@ -283,7 +283,7 @@ class WatchController:
                 return
         self._cluster_wide = Reflector(
             "deployments in all namespaces",
-            lambda: self._client.list_deployments(""),
+            lambda: self._client.list_deployments("", keep=slim_deployment),
             lambda version: self._client.watch_deployments("", version),
             stop=self._stop,
             on_change=self._deployment_changed,
@@ -353,7 +353,7 @@ class WatchController:
             if reflector is None:
                 reflector = Reflector(
                     f"deployments in namespace {namespace}",
-                    lambda: self._client.list_deployments(namespace),
+                    lambda: self._client.list_deployments(namespace, keep=slim_deployment),
                     lambda version: self._client.watch_deployments(namespace, version),
                     stop=self._stop,
                     on_change=self._deployment_changed,

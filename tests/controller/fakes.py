@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+from kdgen.controller.client import Keep
 from kdgen.errors import ClusterError
 from kdgen.model import LABEL_KUSCIA_DEPLOYMENT_NAME
 
@@ -98,10 +99,12 @@ class FakeClient:
 
     # KusciaDeployments
 
-    def list_kds(self, namespace: str) -> tuple[list[dict[str, Any]], str]:
+    def list_kds(
+        self, namespace: str, *, keep: Keep | None = None
+    ) -> tuple[list[dict[str, Any]], str]:
         self._count("LIST", "kusciadeployments", namespace)
         items = [copy.deepcopy(v) for (ns, _), v in self.kds.items() if ns == namespace]
-        return items, str(self.version)
+        return [keep(i) for i in items] if keep else items, str(self.version)
 
     def get_kd(self, namespace: str, name: str) -> dict[str, Any]:
         self._count("GET", "kusciadeployments", namespace)
@@ -139,7 +142,9 @@ class FakeClient:
         self._count("LIST", "namespaces")
         return [{"metadata": {"name": n}} for n in sorted(self.namespaces)], str(self.version)
 
-    def list_deployments(self, namespace: str = "") -> tuple[list[dict[str, Any]], str]:
+    def list_deployments(
+        self, namespace: str = "", *, keep: Keep | None = None
+    ) -> tuple[list[dict[str, Any]], str]:
         self._count("LIST", "deployments", namespace)
         items = [
             d
@@ -147,7 +152,8 @@ class FakeClient:
             if (not namespace or d["metadata"]["namespace"] == namespace)
             and LABEL_KUSCIA_DEPLOYMENT_NAME in (d["metadata"].get("labels") or {})
         ]  # the real client lists with the kd-name label selector
-        return copy.deepcopy(items), str(self.version)
+        items = copy.deepcopy(items)
+        return [keep(i) for i in items] if keep else items, str(self.version)
 
     def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         self._count("GET", "deployments", namespace)
