@@ -331,7 +331,12 @@ def _negative(value: Any) -> bool:
 
 
 def _long_strings(doc: Document) -> list[tuple[str, str]]:
-    """Return ``(path, message)`` for every string over its bound, walking iteratively."""
+    """Return ``(path, message)`` for every string over its bound, walking iteratively.
+
+    Paths are only worked out for a document that holds a long string at all.
+    """
+    if not _has_long_string(doc.body):
+        return []
     found = []
     pending: list[tuple[str, Any]] = [("", doc.body)]
     while pending:
@@ -351,6 +356,20 @@ def _long_strings(doc: Document) -> list[tuple[str, str]]:
             message = f"value of {_size(value)} bytes; kdgen takes at most {limits.MAX_FIELD_BYTES}"
             found.append((path, message))
     return sorted(found)
+
+
+def _has_long_string(body: Any) -> bool:
+    """Tell whether any string in ``body`` is long enough to need a closer look."""
+    pending = [body]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str) and len(value) > limits.MAX_FIELD_BYTES // 4:
+            return True
+    return False
 
 
 def _size(text: str) -> int:
