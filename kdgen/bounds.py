@@ -251,7 +251,8 @@ def kd_bytes_problem(kd: Document, size: int) -> Problem:
         "spec.parties",
         f"this KusciaDeployment would generate about {size} bytes of objects; kdgen writes at "
         f"most {limits.MAX_KD_OUTPUT_BYTES} from one (every container of every self party "
-        "carries a CLUSTER_DEFINE listing every party's services, and the inputConfig)",
+        "carries a CLUSTER_DEFINE listing every party's services, and the inputConfig; with "
+        "the plain profile, each ConfigMap holds the config templates rendered)",
     )
 
 

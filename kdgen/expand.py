@@ -235,14 +235,23 @@ class _Builder:
                     name = party.service_names[port.name]
                     keys.append((namespace, _SERVICE, "Service", name, index, ctx, number))
             config = _templates(party)
+            config_size = sum(len(k) + len(v) for k, v in config.items())
             if self._renders(party):
-                config = _config_data(self._full(ctx, define), self.inventory, problems)
+                full = self._full(ctx, define)
+                bound = _rendered_bound(full, self.inventory, config)
+                # Rendered only while it is bounded: one party's result by what a KD may
+                # write, and the KD's total by stopping once it has passed that.
+                limit = limits.MAX_KD_OUTPUT_BYTES
+                if size <= limit and bound <= limit:
+                    config = _config_data(full, self.inventory, problems)
+                    config_size = sum(len(k) + len(v) for k, v in config.items())
+                else:  # the KD is refused: its bound stands in for the rendered size
+                    config_size = bound
             if config:
                 name = party.configmap_name
                 keys.append((namespace, _CONFIGMAP, "ConfigMap", name, index, ctx, -1))
             name = party.deploy_name
             keys.append((namespace, _DEPLOYMENT, "Deployment", name, index, ctx, -1))
-            config_size = sum(len(k) + len(v) for k, v in config.items())
             size += party_output_bytes(
                 objects=len(keys) - before,
                 containers=len(party.pod_spec.get("containers") or []),
@@ -332,6 +341,20 @@ def _config_data(
         return {}
     problems.extend(_at(image, warnings))
     return rendered
+
+
+def _rendered_bound(ctx: PartyContext, inventory: Inventory, templates: Mapping[str, str]) -> int:
+    """Return the most bytes the rendered templates can take, without rendering them.
+
+    Each ``{{`` may become any value, quoted (Go's ``strconv.Quote`` writes a character as at
+    most 10) or, through ``{{{.PATH}}}``, marshalled as JSON (at most 6 per character).
+    """
+    values = [*inventory.template_values.values(), *(value for _, value in _party_env(ctx))]
+    longest = max((len(value) for value in values), default=0)
+    return sum(
+        len(key) + len(text) + text.count("{{") * (10 * longest + 2)
+        for key, text in templates.items()
+    )
 
 
 def _party_env(ctx: PartyContext) -> Iterable[tuple[str, str]]:

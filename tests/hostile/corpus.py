@@ -1238,6 +1238,24 @@ case(
     says="kd.yaml#47: KusciaDeployment cross-domain/kd-46: spec.parties: with this "
     "KusciaDeployment the run would generate more than about 536870912 bytes",
 )
+
+
+def rendering(template: str) -> str:
+    """The seed AppImage with one config template, ``template``."""
+    body = yaml.safe_load(IMAGE)
+    body["spec"]["configTemplates"] = {"app.conf": template}
+    return yaml.safe_dump(body, sort_keys=False)
+
+
+case(
+    "config-template-rendering-amplification",
+    "exhaust",
+    ("generate", "--profile", "plain", "kd.yaml", "image.yaml"),
+    # 50,000 references to a 10 KB CLUSTER_DEFINE in a 950 KB template: 500 MB per party if
+    # rendered. The bound is worked out from the template and the values; nothing renders.
+    seed(**{"kd.yaml": HUNDRED, "image.yaml": rendering("{{.CLUSTER_DEFINE}}\n" * 50000)}),
+    says="kdgen writes at most 16777216 from one",
+)
 case(
     "containers-over-the-bound",
     "exhaust",
