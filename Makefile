@@ -1,4 +1,4 @@
-.PHONY: lint test golden e2e
+.PHONY: lint test golden crds e2e
 
 lint:
 	.venv/bin/ruff check .
@@ -10,6 +10,9 @@ test:
 
 golden:
 	.venv/bin/pytest tests/test_golden.py --update-golden
+
+crds:
+	.venv/bin/kdgen crds --output-dir deploy/crds
 
 e2e:
 	.venv/bin/pytest -m cluster
