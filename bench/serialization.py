@@ -149,9 +149,10 @@ def measure(count: int, work: Path, kustomize: Path | None, repeats: int) -> Row
     return row
 
 
-def startup(repeats: int = 7) -> float:
-    """``kdgen --version`` as a user installs kdgen (``bench/startup.py``)."""
-    return measure_startup(repeats).version_s
+def startup(repeats: int = 7) -> tuple[float, float]:
+    """``kdgen --version`` as a user installs kdgen, and the bare interpreter's start-up."""
+    found = measure_startup(repeats)
+    return found.version_s, found.python_s
 
 
 def cell(value: float | None) -> str:
@@ -199,7 +200,7 @@ def targets(rows: dict[int, Row], version: float) -> list[tuple[str, str, bool |
     return found
 
 
-def table(rows: dict[int, Row], version: float, load: str) -> str:
+def table(rows: dict[int, Row], version: float, load: str, interpreter: float) -> str:
     lines = [
         "# Serialization benchmark",
         "",
@@ -220,7 +221,8 @@ def table(rows: dict[int, Row], version: float, load: str) -> str:
     lines += [
         "",
         f"`kdgen --version`: {version * 1000:.0f} ms (best of 7; `pip install .` into a fresh "
-        "venv, no extras: bench/startup.py).",
+        "venv, no extras: bench/startup.py); the bare interpreter (`python -c pass`, the "
+        f"machine's yardstick) took {interpreter * 1000:.0f} ms in the same venv.",
         "",
     ]
     lines += ["## Targets", "", "| target | measured | result |", "|---|---|---|"]
@@ -283,9 +285,9 @@ def main(argv: list[str]) -> int:
             if rows[count].seconds["kustomize"] in (None, float("inf")):
                 kustomize = None  # a larger N would only take longer
             print(f"measured {count} KDs", file=sys.stderr)
-    version = startup()
+    version, interpreter = startup()
     args.out.mkdir(parents=True, exist_ok=True)
-    text = table(rows, version, load)
+    text = table(rows, version, load, interpreter)
     (args.out / "serialization.md").write_text(text, encoding="utf-8")
     plotted = plot(rows, args.out / "serialization.png")
     print(text, end="")

@@ -5,9 +5,10 @@ development venv is not used: it is an editable install (whose import hook costs
 and it has the status-sync extra, which the target excludes. Building the venv takes about half
 a minute with pip's cache warm; the venv lives in a temporary folder removed afterwards.
 
-``measure()`` returns the best wall time of ``repeats`` runs of ``kdgen --version`` and of
-``kdgen generate`` of the seed example, and whether that generate imported anything of the
-status-sync extra.
+``measure()`` returns the best wall time of ``repeats`` runs of ``kdgen --version``, of
+``kdgen generate`` of the seed example and, as the machine's yardstick, of the bare
+interpreter (``python -c pass`` in the same venv: this machine's speed varies by a factor of
+two over a day), and whether the venv lacks every module of the status-sync extra.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class Startup:
     version_s: float
     generate_s: float
     extra_absent: bool
+    python_s: float
 
 
 def measure(repeats: int = 7) -> Startup:
@@ -47,6 +49,7 @@ def measure(repeats: int = 7) -> Startup:
             capture_output=True,
         )
         kdgen = env / "bin" / "kdgen"
+        python_alone = best([str(python), "-c", "pass"], repeats)
         version = best([str(kdgen), "--version"], repeats)
         generate = best([str(kdgen), "generate", str(SEED)], repeats)
         probe = (
@@ -54,7 +57,7 @@ def measure(repeats: int = 7) -> Startup:
             f"print(all(importlib.util.find_spec(m) is None for m in {EXTRA_MODULES!r}))\n"
         )
         done = subprocess.run([str(python), "-c", probe], capture_output=True, text=True)
-        return Startup(version, generate, done.stdout.strip() == "True")
+        return Startup(version, generate, done.stdout.strip() == "True", python_alone)
 
 
 def best(argv: list[str], repeats: int) -> float:
@@ -71,6 +74,7 @@ if __name__ == "__main__":
     found = measure()
     print(
         f"kdgen --version {found.version_s * 1000:.0f} ms, generate (seed) "
-        f"{found.generate_s * 1000:.0f} ms, status-sync extra absent: {found.extra_absent}"
+        f"{found.generate_s * 1000:.0f} ms, python -c pass {found.python_s * 1000:.0f} ms, "
+        f"status-sync extra absent: {found.extra_absent}"
     )
     sys.exit(0)

@@ -79,6 +79,7 @@ class Results:
     watch_settle_s: float = 0.0
     version_ms: float = 0.0
     generate_ms: float = 0.0
+    python_ms: float = 0.0
     light_imports: bool = True
     load: str = ""
 
@@ -344,6 +345,7 @@ def cli_startup(results: Results) -> None:
     found = measure_startup()
     results.version_ms = 1000 * found.version_s
     results.generate_ms = 1000 * found.generate_s
+    results.python_ms = 1000 * found.python_s
     results.light_imports = found.extra_absent
 
 
@@ -419,6 +421,8 @@ def markdown(results: Results, rows: list[tuple[str, str, bool]]) -> str:
         f"| watch resident (VmHWM) | {results.watch_rss_mib:.0f} MiB |",
         f"| `kdgen --version` / `kdgen generate` seed | {results.version_ms:.0f} / "
         f"{results.generate_ms:.0f} ms |",
+        f"| bare interpreter (`python -c pass`, the machine's yardstick) | "
+        f"{results.python_ms:.0f} ms |",
         "",
         "![watch latency](status-sync.png)",
         "",

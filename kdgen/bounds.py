@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from kdgen import limits
@@ -29,7 +28,7 @@ from kdgen.errors import Problem
 from kdgen.load import Document
 from kdgen.model import KIND_APP_IMAGE, KIND_KUSCIA_DEPLOYMENT
 
-_QUANTITY_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+_QUANTITY_NUMBER = re.compile(r"^([+-]?)(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
 _NAME_PART = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
@@ -323,12 +322,8 @@ def _negative(value: Any) -> bool:
     if isinstance(value, int | float):
         return value < 0
     match = _QUANTITY_NUMBER.match(value) if isinstance(value, str) else None
-    if match is None:
-        return False
-    try:
-        return Decimal(match.group()) < 0
-    except InvalidOperation:
-        return False
+    # Below zero: a minus sign and a digit other than 0 before the exponent (-0e5 is zero).
+    return match is not None and match[1] == "-" and match[2].strip("0.") != ""
 
 
 def _long_strings(doc: Document) -> list[tuple[str, str]]:

@@ -8,7 +8,6 @@ returned as ``{relative path: text}``; writing it is the CLI's job.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -143,6 +142,8 @@ def unified_diff(expected: str, actual: str, *, name: str) -> str:
     -a
     +b
     """
+    import difflib  # only check shows diffs; generate's start-up does not pay for it
+
     lines = difflib.unified_diff(
         expected.splitlines(keepends=True),
         actual.splitlines(keepends=True),
