@@ -135,16 +135,7 @@ def test_watch_reads_an_unlabelled_party_deployment_by_name() -> None:
     unlabelled["metadata"]["labels"] = {}
     client.deployments.extend([labelled, unlabelled])
     watch = controller(client, clock)
-    watch._cluster_wide = Reflector(
-        "deployments", lambda: client.list_deployments(""), lambda _: iter(()),
-        stop=threading.Event(),
-    )  # fmt: skip
-    for reflector, (items, _) in (
-        (watch._cluster_wide, client.list_deployments("")),
-        (watch.namespaces, client.list_namespaces()),
-    ):
-        reflector._replace(items)
-        reflector._set_error(None)  # listed: synced
+    _listed(watch, client)
     observation = watch._observation(kd("serving", ["alice", "bob"]))
     assert observation is not None
     assert sorted(d["metadata"]["namespace"] for d in observation.deployments) == ["alice", "bob"]
@@ -175,20 +166,28 @@ def test_a_kd_deleted_right_after_our_patch_does_not_come_back_into_the_cache() 
     client.add_kd(kd("serving", ["alice", "bob"]))
     watch = controller(client, clock)
     client.watch = watch
-    watch._cluster_wide = Reflector(
-        "deployments", lambda: client.list_deployments(""), lambda _: iter(()),
-        stop=threading.Event(),
-    )  # fmt: skip
-    for reflector, (items, _) in (
-        (watch._cluster_wide, client.list_deployments("")),
-        (watch.namespaces, client.list_namespaces()),
-        (watch.kds, client.list_kds("cross-domain")),
-    ):
-        reflector._replace(items)
-        reflector._set_error(None)
+    _listed(watch, client, kds=True)
     watch.queue.take()  # the KD queued by its first listing
     watch.queue.done("serving")
     watch._sync("serving", clock())
     assert client.requests[("PATCH", "kusciadeployments/status")] == 1  # it was written
     assert watch.kds.get(("cross-domain", "serving")) is None
     assert watch.kds.items() == []
+
+
+def _listed(watch: WatchController, client: FakeClient, *, kds: bool = False) -> None:
+    """Fill the controller's caches from ``client`` as a first listing would, without threads:
+    the cluster-wide Deployments, the namespaces and (``kds``) the KDs, each marked synced."""
+    watch._cluster_wide = Reflector(
+        "deployments", lambda: client.list_deployments(""), lambda _: iter(()),
+        stop=threading.Event(),
+    )  # fmt: skip
+    listings = [
+        (watch._cluster_wide, client.list_deployments("")),
+        (watch.namespaces, client.list_namespaces()),
+    ]
+    if kds:
+        listings.append((watch.kds, client.list_kds("cross-domain")))
+    for reflector, (items, _) in listings:
+        reflector._replace(items)
+        reflector._set_error(None)  # listed: synced
