@@ -22,9 +22,12 @@ def git(
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull, GIT_TERMINAL_PROMPT="0")
-    return subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, env=env, check=check, timeout=60
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, env=env, check=False, timeout=60
     )
+    if check and done.returncode != 0:  # say what git said, not only its exit status
+        raise AssertionError(f"git {' '.join(args)} exited {done.returncode}: {done.stderr}")
+    return done
 
 
 @pytest.fixture
