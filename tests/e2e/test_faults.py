@@ -72,6 +72,7 @@ class LatencyProxy:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self._listener.getsockname()[1])
         self._stop = threading.Event()
+        self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
@@ -87,7 +88,12 @@ class LatencyProxy:
             except OSError:
                 client.close()
                 continue
-            self._sockets += [client, upstream]
+            with self._lock:  # close() may have run while this connection was being made
+                if self._stop.is_set():
+                    client.close()
+                    upstream.close()
+                    return
+                self._sockets += [client, upstream]
             for src, dst in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(src, dst), daemon=True).start()
 
@@ -109,10 +115,14 @@ class LatencyProxy:
                     pass
 
     def close(self) -> None:
-        self._stop.set()
+        """Stop accepting and close every socket, including one accepted while closing."""
+        with self._lock:
+            self._stop.set()
+            sockets, self._sockets = self._sockets, []
         self._listener.close()
-        for sock in self._sockets:
+        for sock in sockets:
             sock.close()
+        self._thread.join(timeout=10)
 
 
 @pytest.fixture
